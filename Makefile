@@ -1,0 +1,132 @@
+# tapline: see README.md.  make, make check, make install, make fuzz.
+VERSION = 0.1.0
+
+PREFIX  = /usr/local
+BINDIR  = $(PREFIX)/bin
+MANDIR  = $(PREFIX)/share/man
+DATADIR = $(PREFIX)/share/tapline
+DESTDIR =
+
+CC      = cc
+CLANG   = clang
+O       = build
+OPT     = -O2 -g
+SAN     =
+CFLAGS  = $(OPT) $(SAN)
+LDFLAGS = $(SAN)
+
+PKG = pkg-config
+LWS_LIBS     = $$($(PKG) --libs libwebsockets)
+JANSSON_LIBS = $$($(PKG) --libs jansson)
+CRYPTO_LIBS  = $$($(PKG) --libs libcrypto)
+SNDFILE_LIBS = $$($(PKG) --libs sndfile)
+CMOCKA_LIBS  = $$($(PKG) --libs cmocka)
+PKG_CFLAGS  := $(shell $(PKG) --cflags libwebsockets jansson libcrypto sndfile)
+
+WARN = -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+       -Wmissing-prototypes -Wvla -Wformat=2
+DEFS = -D_GNU_SOURCE -DTAPLINE_VERSION='"$(VERSION)"' \
+       -DTAPLINE_DATADIR='"$(DATADIR)"'
+ALL_CFLAGS = $(WARN) $(DEFS) -Ilib $(PKG_CFLAGS) $(CFLAGS)
+
+PROGS = tw-mediasrv mulaw-split tw-simcall
+SCRIPTS =
+
+# What each program links besides lib/.
+LIBS_tw-mediasrv = $(LWS_LIBS) $(JANSSON_LIBS) $(CRYPTO_LIBS)
+LIBS_mulaw-split = $(JANSSON_LIBS) $(SNDFILE_LIBS)
+LIBS_tw-simcall  = $(LWS_LIBS) $(JANSSON_LIBS) $(SNDFILE_LIBS) $(CRYPTO_LIBS)
+ALL_LIBS = $(LWS_LIBS) $(JANSSON_LIBS) $(SNDFILE_LIBS) $(CRYPTO_LIBS) -lm
+
+LIB_SRC  = $(wildcard lib/*.c)
+LIB_OBJ  = $(LIB_SRC:lib/%.c=$(O)/lib/%.o)
+LIBA     = $(O)/libtapline.a
+BINS     = $(PROGS:%=$(O)/bin/%)
+UNIT_SRC = $(wildcard tests/unit/t-*.c)
+UNITS    = $(UNIT_SRC:tests/unit/%.c=$(O)/tests/%)
+HELP_SRC = $(wildcard tests/helpers/*.c)
+HELPERS  = $(HELP_SRC:tests/helpers/%.c=$(O)/tests/%)
+FUZZ_SRC = $(wildcard tests/fuzz/fuzz-*.c)
+FUZZERS  = $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
+
+all: $(BINS)
+
+$(O)/lib/%.o: lib/%.c lib/*.h
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(LIBA): $(LIB_OBJ)
+	rm -f $@
+	ar rcs $@ $(LIB_OBJ)
+
+# A program is cmd/NAME.c, or cmd/NAME/*.c when it outgrew one file.
+.SECONDEXPANSION:
+$(O)/bin/%: $$(wildcard cmd/%.c cmd/%/*.c cmd/%/*.h) $(LIBA) lib/*.h
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -Icmd/$* -o $@ $(filter %.c,$^) $(LIBA) \
+		$(LDFLAGS) $(LIBS_$*) -lm
+
+$(O)/tests/t-%: tests/unit/t-%.c $(LIBA) lib/*.h
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -o $@ $< $(LIBA) \
+		$(LDFLAGS) $(CMOCKA_LIBS) $(ALL_LIBS)
+
+$(O)/tests/%: tests/helpers/%.c $(LIBA) lib/*.h
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIBA) $(LDFLAGS) $(ALL_LIBS)
+
+# libFuzzer targets: clang, with ASan and UBSan, lib/ compiled in.
+FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer,address,undefined \
+	     -fno-sanitize-recover=undefined
+build/fuzz/%: tests/fuzz/%.c $(LIB_SRC) lib/*.h
+	@mkdir -p $(@D)
+	$(CLANG) $(WARN) -Wno-missing-prototypes $(DEFS) -Ilib $(PKG_CFLAGS) \
+		$(FUZZ_FLAGS) -o $@ $< $(LIB_SRC) $(ALL_LIBS)
+
+fuzz: $(FUZZERS)
+
+# Benchmark helpers (bench/*.c); the benchmarks are the scripts beside them.
+BENCH_SRC = $(wildcard bench/*.c)
+BENCH     = $(BENCH_SRC:bench/%.c=$(O)/bench/%)
+$(O)/bench/%: bench/%.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(LDFLAGS) $(CRYPTO_LIBS)
+
+bench: all $(BENCH)
+
+tests: $(BINS) $(UNITS) $(HELPERS) $(BENCH)
+
+# The suite once with the normal build, then again under ASan and UBSan.
+check: tests fuzz
+	$(MAKE) check-run EXTRA_TESTS=tests/fuzz/run.sh
+	$(MAKE) O=build-san OPT='-O1 -g -fno-omit-frame-pointer' \
+		SAN='-fsanitize=address,undefined -fno-sanitize-recover=all' \
+		check-run
+
+check-run: tests
+	TAPLINE_BUILD=$(CURDIR)/$(O) CMOCKA_MESSAGE_OUTPUT=TAP \
+		TAPLINE_FUZZ=$(CURDIR)/build/fuzz \
+		prove --exec 'timeout 900' $(UNITS) tests/t[0-9]*.sh $(EXTRA_TESTS)
+
+install: all
+	mkdir -p $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
+		$(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(DATADIR)/web
+	for p in $(PROGS); do cp -f $(O)/bin/$$p $(DESTDIR)$(BINDIR)/; done
+	for s in $(SCRIPTS); do \
+		cp -f scripts/$$s $(DESTDIR)$(BINDIR)/ && \
+		chmod 755 $(DESTDIR)$(BINDIR)/$$s; done
+	cp -f man/man1/*.1 $(DESTDIR)$(MANDIR)/man1/
+	cp -f man/man7/*.7 $(DESTDIR)$(MANDIR)/man7/
+	if [ -n "$$(ls web 2>/dev/null)" ]; then cp -Rf web/. $(DESTDIR)$(DATADIR)/web/; fi
+
+uninstall:
+	for p in $(PROGS) $(SCRIPTS); do rm -f $(DESTDIR)$(BINDIR)/$$p; done
+	for m in man/man1/*.1; do rm -f $(DESTDIR)$(MANDIR)/man1/$${m##*/}; done
+	rm -f $(DESTDIR)$(MANDIR)/man7/tapline.7
+	rm -rf $(DESTDIR)$(DATADIR)
+
+clean:
+	rm -rf build build-san
+
+.PHONY: all bench check check-run clean fuzz install tests uninstall
+.SECONDARY:

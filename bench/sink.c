@@ -1,0 +1,60 @@
+/*
+ * sink: a throwaway consumer of one track's audio for bench/media, run
+ * by mulaw-split --exec.  The audio comes from tw-simcall --stamp, whose
+ * every chunk begins with its send time (CLOCK_MONOTONIC, microseconds,
+ * little-endian), so the delay from send to here is measured per chunk.
+ * At EOF prints one JSON line: {"sink":1,"chunks":N,"lat_us":[...]}
+ * with a sample of the delays in microseconds.
+ *
+ * usage: sink [CHUNK_BYTES]   (default 160)
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_SAMPLES 4096
+
+int main(int argc, char **argv)
+{
+	size_t chunk = argc > 1 ? (size_t)strtoul(argv[1], NULL, 10) : 160;
+	static unsigned char buf[65536];
+	static long lat[MAX_SAMPLES];
+	size_t have = 0, nlat = 0, i;
+	unsigned long long chunks = 0;
+	ssize_t r;
+
+	if (chunk < 8 || chunk > sizeof buf)
+		return 2;
+	while ((r = read(0, buf + have, sizeof buf - have)) > 0) {
+		struct timespec ts;
+		int64_t now;
+		size_t off = 0;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		now = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+		have += (size_t)r;
+		for (; have - off >= chunk; off += chunk) {
+			uint64_t sent = 0;
+
+			for (i = 0; i < 8; i++)
+				sent |= (uint64_t)buf[off + i] << (8 * i);
+			/* keep an even sample across the whole run */
+			if (nlat < MAX_SAMPLES)
+				lat[nlat++] = (long)(now - (int64_t)sent);
+			else if (chunks % 16 == 0)
+				lat[(chunks / 16) % MAX_SAMPLES] =
+					(long)(now - (int64_t)sent);
+			chunks++;
+		}
+		for (i = off; i < have; i++)
+			buf[i - off] = buf[i];
+		have -= off;
+	}
+	printf("{\"sink\":1,\"chunks\":%llu,\"lat_us\":[", chunks);
+	for (i = 0; i < nlat; i++)
+		printf("%s%ld", i ? "," : "", lat[i]);
+	printf("]}\n");
+	return 0;
+}

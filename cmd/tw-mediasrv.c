@@ -1,0 +1,961 @@
+/*
+ * tw-mediasrv: receive Twilio Media Streams and write every message, one
+ * per line, to standard output.  See tw-mediasrv(1).
+ *
+ * One libwebsockets context, one thread.  Each WebSocket is one stream
+ * (struct conn).  Messages are checked (tapline's twmsg scanner; base64 of
+ * media payloads) and queued whole on a bounded output queue that is
+ * written to stdout without ever blocking the event loop.  The loop wakes
+ * at most once per --coalesce interval, so at thousands of streams one
+ * wakeup and one pipe write serve many messages.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <libwebsockets.h>
+
+#include "base64.h"
+#include "cli.h"
+#include "clock.h"
+#include "log.h"
+#include "obuf.h"
+#include "twmsg.h"
+#include "twsig.h"
+
+static const char usage[] =
+"usage: tw-mediasrv [-qv] [--listen ADDR:PORT] [--path PATH]\n"
+"                   [--public-url URL] [--no-verify] [--cert FILE --key FILE]\n"
+"                   [--buffer SIZE] [--max-frame SIZE] [--drain SECONDS]\n"
+"                   [--handshake-timeout SECONDS] [--start-timeout SECONDS]\n"
+"                   [--coalesce MS]\n"
+"\n"
+"Receive Twilio Media Streams over WebSocket and write every message to\n"
+"standard output, one per line.\n"
+"\n"
+"  --listen ADDR:PORT   where to listen (default 127.0.0.1:8080; [::1]:PORT)\n"
+"  --path PATH          WebSocket path for streams (default /media)\n"
+"  --public-url URL     the wss:// URL Twilio connects to, for signatures\n"
+"  --no-verify          accept unsigned upgrades on any address\n"
+"  --cert FILE, --key FILE  serve TLS (wss://) with this certificate\n"
+"  --buffer SIZE        output queue bound (default 512M)\n"
+"  --max-frame SIZE     largest message accepted (default 64k)\n"
+"  --drain SECONDS      on SIGTERM, wait this long for streams (default 10)\n"
+"  --handshake-timeout SECONDS  (default 10)\n"
+"  --start-timeout SECONDS      time from upgrade to 'start' (default 10)\n"
+"  --coalesce MS        wake at most once per MS milliseconds (default 5)\n"
+"  -v, --verbose        more messages; -q, --quiet: errors only\n"
+"  --help, --version\n"
+"\n"
+"Environment: TWILIO_AUTH_TOKEN verifies X-Twilio-Signature.\n";
+
+/* Counters, by kind, for /metrics. */
+enum bad_kind {
+	BAD_JSON, BAD_BASE64, BAD_BINARY, BAD_TOO_BIG, BAD_ORDER, BAD_SID,
+	BAD_RESERVED, BAD_NO_EVENT, BAD_DUPLICATE_STREAM, BAD_FIELDS,
+	BAD_NO_START, BAD_KINDS
+};
+static const char *const bad_names[BAD_KINDS] = {
+	"json", "base64", "binary", "too_big", "order", "sid", "reserved",
+	"no_event", "duplicate_stream", "fields", "no_start",
+};
+
+enum { EV_CONNECTED, EV_START, EV_MEDIA, EV_MARK, EV_DTMF, EV_STOP,
+       EV_OTHER, EV_KINDS };
+static const char *const ev_names[EV_KINDS] = {
+	"connected", "start", "media", "mark", "dtmf", "stop", "other",
+};
+
+static struct {
+	unsigned long long messages[EV_KINDS], bytes[EV_KINDS];
+	unsigned long long bad[BAD_KINDS];
+	unsigned long long connections, refused_sig, refused_path,
+		refused_draining, dropped_msgs, dropped_bytes, disconnects;
+	long streams;		/* WebSockets open now */
+} stats;
+
+/* Options. */
+static const char *opt_listen = "127.0.0.1:8080";
+static const char *opt_path = "/media";
+static const char *opt_public_url;
+static const char *opt_cert, *opt_key;
+static int opt_no_verify;
+static size_t opt_buffer = (size_t)512 << 20;
+static size_t opt_max_frame = 64 << 10;
+static long long opt_drain_ms = 10000;
+static int opt_handshake_s = 10, opt_start_s = 10;
+static long long opt_coalesce_ms = 5;
+static const char *auth_token;
+
+enum state { ST_OPEN, ST_STARTED, ST_STOPPED };
+
+/*
+ * One per WebSocket, allocated by lws as the session's user data and
+ * owned by it; linked into the conns list while the socket is open.
+ * Plain HTTP requests use only the reply fields.
+ */
+struct conn {
+	struct conn *prev, *next;
+	struct lws *wsi;
+	enum state state;
+	int is_ws;
+	char stream_sid[65], call_sid[65], account_sid[65];
+	char *msg;		/* message being assembled from fragments */
+	size_t msglen, msgcap;
+	int close_code;		/* our reason for closing, 0 if none */
+	int peer_close_code;	/* the peer's close frame, 0 if none */
+	unsigned long long drop_msgs, drop_bytes;	/* not yet reported */
+	char *reply;		/* HTTP body waiting for WRITEABLE */
+	size_t reply_len;
+};
+
+static struct conn *conns;
+static struct obuf out;
+static int out_flags;		/* stdout's flags before O_NONBLOCK */
+static int drops_pending;	/* some conn has unreported drops */
+static volatile sig_atomic_t got_signal;
+static struct lws_context *ctx;
+static uint8_t *scratch;	/* base64 check buffer, max-frame sized */
+
+/* --- output --------------------------------------------------------- */
+
+/*
+ * Queue one line for stdout.  Messages from the wire are bounded by
+ * --buffer; tapline's own events (force) are small and rare and always
+ * queued, so a drop is never itself dropped.
+ */
+static int emit(struct conn *c, const char *p, size_t n, int force)
+{
+	if (!force && out.len + n + 1 > opt_buffer) {
+		if (c) {
+			if (!c->drop_msgs)
+				log_warn("stream %s: output full, dropping "
+					 "messages", c->stream_sid[0] ?
+					 c->stream_sid : "(not started)");
+			c->drop_msgs++;
+			c->drop_bytes += n + 1;
+			drops_pending = 1;
+		}
+		stats.dropped_msgs++;
+		stats.dropped_bytes += n + 1;
+		return -1;
+	}
+	if (obuf_putline(&out, p, n)) {
+		log_error("out of memory queueing output");
+		return -1;
+	}
+	return 0;
+}
+
+static void emit_json(struct conn *c, json_t *j)
+{
+	char *s = json_dumps(j, JSON_COMPACT);
+
+	if (s)
+		emit(c, s, strlen(s), 1);
+	free(s);
+	json_decref(j);
+}
+
+static void report_drops(struct conn *c)
+{
+	if (!c->drop_msgs)
+		return;
+	emit_json(c, json_pack("{s:s, s:s, s:{s:I, s:I}}",
+			       "event", "dropped",
+			       "streamSid", c->stream_sid,
+			       "dropped", "messages", (json_int_t)c->drop_msgs,
+			       "bytes", (json_int_t)c->drop_bytes));
+	log_warn("stream %s: dropped %llu messages (%llu bytes): output full",
+		 c->stream_sid, c->drop_msgs, c->drop_bytes);
+	c->drop_msgs = c->drop_bytes = 0;
+}
+
+static void flush_out(void)
+{
+	if (drops_pending && out.len < opt_buffer / 2) {
+		struct conn *c;
+
+		for (c = conns; c; c = c->next)
+			report_drops(c);
+		drops_pending = 0;
+	}
+	if (obuf_flush(&out) < 0) {
+		log_error("cannot write to standard output: %s",
+			  strerror(out.error));
+		/* Nobody is reading: nothing more can be delivered. */
+		got_signal = SIGPIPE;
+	}
+}
+
+/* --- the streams ---------------------------------------------------- */
+
+static const char *conn_name(const struct conn *c)
+{
+	return c->stream_sid[0] ? c->stream_sid : "(not started)";
+}
+
+/* Count and log bad input; with close_code, close the connection too. */
+static int bad(struct conn *c, enum bad_kind kind, int close_code,
+	       const char *why)
+{
+	stats.bad[kind]++;
+	log_warn("stream %s: %s%s", conn_name(c), why,
+		 close_code ? ", closing" : ", message skipped");
+	if (close_code) {
+		c->close_code = close_code;
+		lws_close_reason(c->wsi, (enum lws_close_status)close_code,
+				 (unsigned char *)bad_names[kind],
+				 strlen(bad_names[kind]));
+		return -1;
+	}
+	return 0;
+}
+
+static struct conn *find_stream(const char *sid)
+{
+	struct conn *c;
+
+	for (c = conns; c; c = c->next)
+		if (c->state != ST_OPEN && strcmp(c->stream_sid, sid) == 0)
+			return c;
+	return NULL;
+}
+
+static int copy_sid(char dst[65], json_t *v)
+{
+	const char *s = json_string_value(v);
+
+	if (!s || !sid_ok(s, strlen(s)))
+		return -1;
+	memcpy(dst, s, strlen(s) + 1);
+	return 0;
+}
+
+/* A "start" message: who this stream is. */
+static int on_start(struct conn *c, const char *buf, size_t len,
+		    const struct twmsg *m)
+{
+	json_error_t err;
+	json_t *root, *start;
+	char sid[65], call[65], acct[65];
+	int rc = 0;
+
+	if (c->state != ST_OPEN)
+		return bad(c, BAD_ORDER, 0, "second 'start'");
+	root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &err);
+	start = json_object_get(root, "start");
+	if (!json_is_object(start) ||
+	    copy_sid(sid, json_object_get(start, "streamSid")) ||
+	    copy_sid(call, json_object_get(start, "callSid")) ||
+	    copy_sid(acct, json_object_get(start, "accountSid"))) {
+		rc = bad(c, BAD_FIELDS, LWS_CLOSE_STATUS_POLICY_VIOLATION,
+			 "'start' without valid start.streamSid, callSid "
+			 "and accountSid");
+	} else if (m->stream_sid.p && !tw_str_eq(m->stream_sid, sid)) {
+		rc = bad(c, BAD_SID, LWS_CLOSE_STATUS_POLICY_VIOLATION,
+			 "'start' streamSid differs from start.streamSid");
+	} else if (find_stream(sid)) {
+		memcpy(c->stream_sid, sid, sizeof sid);
+		rc = bad(c, BAD_DUPLICATE_STREAM,
+			 LWS_CLOSE_STATUS_POLICY_VIOLATION,
+			 "a stream with this streamSid is already open");
+		c->stream_sid[0] = '\0';
+	} else {
+		memcpy(c->stream_sid, sid, sizeof sid);
+		memcpy(c->call_sid, call, sizeof call);
+		memcpy(c->account_sid, acct, sizeof acct);
+		c->state = ST_STARTED;
+		lws_set_timeout(c->wsi, NO_PENDING_TIMEOUT, 0);
+		log_info("stream %s: started (call %s)", sid, call);
+		rc = 1;
+	}
+	json_decref(root);
+	return rc;
+}
+
+/* The message's streamSid, when present, must be this stream's. */
+static int sid_matches(const struct conn *c, const struct twmsg *m)
+{
+	return !m->stream_sid.p || tw_str_eq(m->stream_sid, c->stream_sid);
+}
+
+/*
+ * Check one whole message; queue it if good.  Returns -1 to close the
+ * connection (after lws_close_reason), 0 otherwise.
+ */
+static int on_message(struct conn *c, const char *buf, size_t len)
+{
+	struct twmsg m;
+	char why[96];
+	const char *w;
+	int ev, r;
+
+	if (twmsg_scan(buf, len, &m, why, sizeof why)) {
+		char msg[128];
+
+		snprintf(msg, sizeof msg, "invalid message: %s", why);
+		return bad(c, BAD_JSON, 0, msg);
+	}
+	switch (m.event) {
+	case TW_NONE:
+		return bad(c, BAD_NO_EVENT, 0, "message without 'event'");
+	case TW_DISCONNECT: case TW_DROPPED: case TW_STATUS:
+		return bad(c, BAD_RESERVED, 0,
+			   "event name reserved for tapline");
+	case TW_CONNECTED:
+		ev = EV_CONNECTED;
+		break;
+	case TW_START:
+		if ((r = on_start(c, buf, len, &m)) <= 0)
+			return r;
+		ev = EV_START;
+		break;
+	case TW_MEDIA:
+		ev = EV_MEDIA;
+		if (c->state != ST_STARTED)
+			return bad(c, BAD_ORDER, 0, c->state == ST_OPEN ?
+				   "'media' before 'start'" :
+				   "'media' after 'stop'");
+		if (twmsg_media_ok(&m, &w))
+			return bad(c, BAD_FIELDS, 0, w);
+		if (!sid_matches(c, &m))
+			return bad(c, BAD_SID, 0, "'media' of another stream");
+		if (!tw_str_eq(m.track, "inbound") &&
+		    !tw_str_eq(m.track, "outbound"))
+			return bad(c, BAD_FIELDS, 0, "unknown media.track");
+		if (base64_decode(scratch, m.payload.p, m.payload.n) < 0)
+			return bad(c, BAD_BASE64, 0,
+				   "media.payload is not base64");
+		break;
+	default:
+		ev = m.event == TW_STOP ? EV_STOP : m.event == TW_MARK ?
+		     EV_MARK : m.event == TW_DTMF ? EV_DTMF : EV_OTHER;
+		if (c->state != ST_STARTED && m.event != TW_OTHER)
+			return bad(c, BAD_ORDER, 0, c->state == ST_OPEN ?
+				   "message before 'start'" :
+				   "message after 'stop'");
+		if (!sid_matches(c, &m))
+			return bad(c, BAD_SID, 0, "message of another stream");
+		if (m.event == TW_STOP) {
+			c->state = ST_STOPPED;
+			log_info("stream %s: stopped", c->stream_sid);
+		}
+		break;
+	}
+	stats.messages[ev]++;
+	stats.bytes[ev] += len;
+	if (m.has_newline) {
+		char *tmp = malloc(len);
+
+		if (!tmp)
+			return bad(c, BAD_FIELDS, 0, "out of memory");
+		emit(c, tmp, twmsg_strip_newlines(tmp, buf, len), 0);
+		free(tmp);
+	} else {
+		emit(c, buf, len, 0);
+	}
+	return 0;
+}
+
+/* Collect fragments into whole messages; the common one-piece message
+ * is checked where lws put it, with no copy. */
+static int on_receive(struct conn *c, const char *in, size_t len)
+{
+	int first = lws_is_first_fragment(c->wsi);
+	int last = lws_is_final_fragment(c->wsi) &&
+		   !lws_remaining_packet_payload(c->wsi);
+	int r;
+
+	if (lws_frame_is_binary(c->wsi))
+		return bad(c, BAD_BINARY, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE,
+			   "binary frame");
+	if (first && last && c->msglen == 0) {
+		if (len > opt_max_frame)
+			return bad(c, BAD_TOO_BIG,
+				   LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE,
+				   "message larger than --max-frame");
+		return on_message(c, in, len);
+	}
+	if (c->msglen + len > opt_max_frame)
+		return bad(c, BAD_TOO_BIG, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE,
+			   "message larger than --max-frame");
+	if (c->msglen + len > c->msgcap) {
+		size_t cap = c->msgcap ? c->msgcap : 1024;
+		char *p;
+
+		while (cap < c->msglen + len)
+			cap *= 2;
+		if (!(p = realloc(c->msg, cap)))
+			return bad(c, BAD_TOO_BIG,
+				   LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE,
+				   "out of memory");
+		c->msg = p;
+		c->msgcap = cap;
+	}
+	memcpy(c->msg + c->msglen, in, len);
+	c->msglen += len;
+	if (!last)
+		return 0;
+	r = on_message(c, c->msg, c->msglen);
+	c->msglen = 0;
+	if (c->msgcap > 4096) {	/* keep idle streams small */
+		free(c->msg);
+		c->msg = NULL;
+		c->msgcap = 0;
+	}
+	return r;
+}
+
+static void on_closed(struct conn *c)
+{
+	if (c->state == ST_STARTED) {
+		int code = c->close_code ? c->close_code :
+			   c->peer_close_code ? c->peer_close_code :
+			   LWS_CLOSE_STATUS_ABNORMAL_CLOSE;
+		const char *reason = c->close_code ?
+			(c->close_code == LWS_CLOSE_STATUS_GOINGAWAY ?
+			 "shutdown" : "bad input") :
+			c->peer_close_code ? "closed" : "connection lost";
+
+		stats.disconnects++;
+		log_warn("stream %s: socket closed without 'stop' (%s, %d)",
+			 c->stream_sid, reason, code);
+		emit_json(c, json_pack(
+			"{s:s, s:s, s:{s:s, s:s, s:s, s:i}}",
+			"event", "disconnect", "streamSid", c->stream_sid,
+			"disconnect", "callSid", c->call_sid,
+			"accountSid", c->account_sid, "reason", reason,
+			"code", code));
+	}
+	report_drops(c);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	free(c->msg);
+	stats.streams--;
+}
+
+/* --- HTTP: the upgrade check, /healthz and /metrics -------------------- */
+
+static int path_is(const char *uri, const char *path)
+{
+	size_t n = strlen(path);
+
+	/* /media and /media/ are the same path (Twilio may add the slash) */
+	return strncmp(uri, path, n) == 0 &&
+	       (uri[n] == '\0' || (uri[n] == '/' && uri[n + 1] == '\0' &&
+				   path[n - 1] != '/'));
+}
+
+/* The URL Twilio signed: --public-url, else wss://Host/path, plus the
+ * query string.  Returns a malloc'd string or NULL. */
+static char *signed_url(struct lws *wsi, const char *uri)
+{
+	char host[256] = "", args[1024] = "", *url;
+	size_t n, i;
+	int k;
+
+	for (i = 0, n = 0; i < 32; i++) {
+		k = lws_hdr_copy_fragment(wsi, args + n,
+					  (int)(sizeof args - n),
+					  WSI_TOKEN_HTTP_URI_ARGS, (int)i);
+		if (k <= 0)
+			break;
+		n += (size_t)k;
+		if (n + 2 >= sizeof args)
+			return NULL;
+		args[n++] = '&';
+		args[n] = '\0';
+	}
+	if (n)
+		args[--n] = '\0';
+	if (opt_public_url) {
+		n = strlen(opt_public_url) + strlen(args) + 2;
+		if (!(url = malloc(n)))
+			return NULL;
+		snprintf(url, n, "%s%s%s", opt_public_url, args[0] ? "?" : "",
+			 args);
+		return url;
+	}
+	if (lws_hdr_copy(wsi, host, sizeof host, WSI_TOKEN_HOST) <= 0)
+		return NULL;
+	n = strlen(host) + strlen(uri) + strlen(args) + 8;
+	if (!(url = malloc(n)))
+		return NULL;
+	snprintf(url, n, "wss://%s%s%s%s", host, uri, args[0] ? "?" : "",
+		 args);
+	return url;
+}
+
+static int check_signature(struct lws *wsi, const char *uri)
+{
+	char sig[128];
+	char *url;
+	int ok;
+
+	if (!auth_token)
+		return 1;
+	if (lws_hdr_custom_copy(wsi, sig, sizeof sig, "x-twilio-signature:",
+				19) <= 0)
+		return 0;
+	if (!(url = signed_url(wsi, uri)))
+		return 0;
+	ok = twsig_verify(auth_token, url, NULL, 0, sig, 1);
+	if (!ok)
+		log_warn("upgrade refused: bad X-Twilio-Signature for '%s'",
+			 url);
+	free(url);
+	return ok;
+}
+
+/* Reply with a small text body, written when the socket is writable. */
+static int http_reply(struct conn *c, unsigned status, const char *type,
+		      char *body, size_t len)
+{
+	unsigned char hdr[LWS_PRE + 512], *p = hdr + LWS_PRE,
+		      *end = hdr + sizeof hdr - 1;
+
+	c->reply = body;
+	c->reply_len = len;
+	if (lws_add_http_common_headers(c->wsi, status, type,
+					(lws_filepos_t)len, &p, end) ||
+	    lws_finalize_write_http_header(c->wsi, hdr + LWS_PRE, &p, end))
+		return 1;
+	lws_callback_on_writable(c->wsi);
+	return 0;
+}
+
+static char *metrics_text(size_t *len)
+{
+	char *buf = NULL;
+	size_t size = 0;
+	FILE *f = open_memstream(&buf, &size);
+	int i;
+
+	if (!f)
+		return NULL;
+	fprintf(f, "# HELP tw_mediasrv_streams WebSocket streams open.\n"
+		"# TYPE tw_mediasrv_streams gauge\n"
+		"tw_mediasrv_streams %ld\n", stats.streams);
+	fprintf(f, "# HELP tw_mediasrv_connections_total WebSockets "
+		"accepted.\n# TYPE tw_mediasrv_connections_total counter\n"
+		"tw_mediasrv_connections_total %llu\n", stats.connections);
+	fprintf(f, "# HELP tw_mediasrv_messages_total Messages received "
+		"and written, by event.\n"
+		"# TYPE tw_mediasrv_messages_total counter\n");
+	for (i = 0; i < EV_KINDS; i++)
+		fprintf(f, "tw_mediasrv_messages_total{event=\"%s\"} %llu\n",
+			ev_names[i], stats.messages[i]);
+	fprintf(f, "# HELP tw_mediasrv_message_bytes_total Bytes of those "
+		"messages.\n# TYPE tw_mediasrv_message_bytes_total counter\n");
+	for (i = 0; i < EV_KINDS; i++)
+		fprintf(f, "tw_mediasrv_message_bytes_total{event=\"%s\"} "
+			"%llu\n", ev_names[i], stats.bytes[i]);
+	fprintf(f, "# HELP tw_mediasrv_bad_messages_total Bad input, by "
+		"kind.\n# TYPE tw_mediasrv_bad_messages_total counter\n");
+	for (i = 0; i < BAD_KINDS; i++)
+		fprintf(f, "tw_mediasrv_bad_messages_total{kind=\"%s\"} %llu\n",
+			bad_names[i], stats.bad[i]);
+	fprintf(f, "# HELP tw_mediasrv_refused_total Upgrades refused.\n"
+		"# TYPE tw_mediasrv_refused_total counter\n"
+		"tw_mediasrv_refused_total{reason=\"signature\"} %llu\n"
+		"tw_mediasrv_refused_total{reason=\"path\"} %llu\n"
+		"tw_mediasrv_refused_total{reason=\"draining\"} %llu\n",
+		stats.refused_sig, stats.refused_path, stats.refused_draining);
+	fprintf(f, "# HELP tw_mediasrv_disconnects_total Streams closed "
+		"without 'stop'.\n# TYPE tw_mediasrv_disconnects_total "
+		"counter\ntw_mediasrv_disconnects_total %llu\n",
+		stats.disconnects);
+	fprintf(f, "# HELP tw_mediasrv_output_buffered_bytes Output queued "
+		"for stdout.\n# TYPE tw_mediasrv_output_buffered_bytes gauge\n"
+		"tw_mediasrv_output_buffered_bytes %zu\n", out.len);
+	fprintf(f, "# HELP tw_mediasrv_output_peak_bytes Most output ever "
+		"queued.\n# TYPE tw_mediasrv_output_peak_bytes gauge\n"
+		"tw_mediasrv_output_peak_bytes %zu\n", out.peak);
+	fprintf(f, "# HELP tw_mediasrv_dropped_messages_total Messages "
+		"dropped because the output queue was full.\n"
+		"# TYPE tw_mediasrv_dropped_messages_total counter\n"
+		"tw_mediasrv_dropped_messages_total %llu\n"
+		"# HELP tw_mediasrv_dropped_bytes_total Bytes of those.\n"
+		"# TYPE tw_mediasrv_dropped_bytes_total counter\n"
+		"tw_mediasrv_dropped_bytes_total %llu\n",
+		stats.dropped_msgs, stats.dropped_bytes);
+	if (fclose(f) != 0) {
+		free(buf);
+		return NULL;
+	}
+	*len = size;
+	return buf;
+}
+
+static int on_http(struct conn *c, const char *uri)
+{
+	char *body;
+	size_t len;
+
+	if (strcmp(uri, "/healthz") == 0) {
+		if (!(body = strdup(got_signal ? "draining\n" : "ok\n")))
+			return 1;
+		return http_reply(c, got_signal ? 503 : 200, "text/plain",
+				  body, strlen(body));
+	}
+	if (strcmp(uri, "/metrics") == 0) {
+		if (!(body = metrics_text(&len)))
+			return 1;
+		return http_reply(c, 200, "text/plain; version=0.0.4", body,
+				  len);
+	}
+	return lws_return_http_status(c->wsi, HTTP_STATUS_NOT_FOUND, NULL) ||
+	       lws_http_transaction_completed(c->wsi);
+}
+
+static int on_confirm_upgrade(struct lws *wsi)
+{
+	char uri[512];
+
+	if (lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) <= 0 ||
+	    !path_is(uri, opt_path)) {
+		stats.refused_path++;
+		lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, NULL);
+		return 1;
+	}
+	if (got_signal) {
+		stats.refused_draining++;
+		lws_return_http_status(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE,
+				       NULL);
+		return 1;
+	}
+	if (!check_signature(wsi, uri)) {
+		stats.refused_sig++;
+		lws_return_http_status(wsi, HTTP_STATUS_FORBIDDEN, NULL);
+		return 1;
+	}
+	return 0;
+}
+
+static int callback(struct lws *wsi, enum lws_callback_reasons reason,
+		    void *user, void *in, size_t len)
+{
+	struct conn *c = user;
+
+	switch (reason) {
+	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+		return on_confirm_upgrade(wsi);
+	case LWS_CALLBACK_HTTP:
+		c->wsi = wsi;
+		return on_http(c, in);
+	case LWS_CALLBACK_HTTP_WRITEABLE:
+		if (!c->reply)
+			break;
+		{
+			unsigned char *b = malloc(LWS_PRE + c->reply_len);
+			int r;
+
+			if (!b)
+				return -1;
+			memcpy(b + LWS_PRE, c->reply, c->reply_len);
+			r = lws_write(wsi, b + LWS_PRE, c->reply_len,
+				      LWS_WRITE_HTTP_FINAL);
+			free(b);
+			free(c->reply);
+			c->reply = NULL;
+			if (r < (int)c->reply_len)
+				return -1;
+		}
+		return lws_http_transaction_completed(wsi) ? -1 : 0;
+	case LWS_CALLBACK_CLOSED_HTTP:
+		if (c) {	/* NULL if no request was ever bound */
+			free(c->reply);
+			c->reply = NULL;
+		}
+		break;
+	case LWS_CALLBACK_ESTABLISHED:
+		memset(c, 0, sizeof *c);
+		c->wsi = wsi;
+		c->is_ws = 1;
+		c->next = conns;
+		if (conns)
+			conns->prev = c;
+		conns = c;
+		stats.connections++;
+		stats.streams++;
+		lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, opt_start_s);
+		break;
+	case LWS_CALLBACK_RECEIVE:
+		return on_receive(c, in, len);
+	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+		if (len >= 2)
+			c->peer_close_code = ((unsigned char *)in)[0] << 8 |
+					     ((unsigned char *)in)[1];
+		else
+			c->peer_close_code = LWS_CLOSE_STATUS_NO_STATUS;
+		break;
+	case LWS_CALLBACK_SERVER_WRITEABLE:
+		if (c->close_code) {
+			lws_close_reason(wsi,
+					 (enum lws_close_status)c->close_code,
+					 NULL, 0);
+			return -1;
+		}
+		break;
+	case LWS_CALLBACK_CLOSED:
+		if (c->state == ST_OPEN && !c->close_code) {
+			stats.bad[BAD_NO_START]++;
+			log_warn("connection closed before 'start'");
+		}
+		on_closed(c);
+		break;
+	default:
+		break;
+	}
+	return 0;
+}
+
+/* --- main ------------------------------------------------------------- */
+
+static void on_signal(int sig)
+{
+	got_signal = sig;
+	if (ctx)
+		lws_cancel_service(ctx);
+}
+
+static void lws_log(int level, const char *line)
+{
+	size_t n = strlen(line);
+
+	/* lws lines carry a timestamp and a newline of their own */
+	while (n && line[n - 1] == '\n')
+		n--;
+	if (level & LLL_ERR)
+		log_error("lws: %.*s", (int)n, line);
+	else
+		log_info("lws: %.*s", (int)n, line);
+}
+
+/* A timer that keeps the loop turning while output waits for stdout. */
+static lws_sorted_usec_list_t flush_sul;
+static void flush_tick(lws_sorted_usec_list_t *sul)
+{
+	(void)sul;
+	flush_out();
+	if (out.len)
+		lws_sul_schedule(ctx, 0, &flush_sul, flush_tick,
+				 10 * LWS_US_PER_MS);
+}
+
+static void parse_args(int argc, char **argv)
+{
+	enum { OPT_LISTEN = 256, OPT_PATH, OPT_PUBLIC, OPT_NOVERIFY, OPT_CERT, OPT_KEY,
+	       OPT_BUFFER, OPT_MAXFRAME, OPT_DRAIN, OPT_HSTIMEOUT, OPT_STARTTIMEOUT,
+	       OPT_COALESCE, OPT_HELP, OPT_VERSION };
+	static const struct option opts[] = {
+		{"listen", required_argument, NULL, OPT_LISTEN},
+		{"path", required_argument, NULL, OPT_PATH},
+		{"public-url", required_argument, NULL, OPT_PUBLIC},
+		{"no-verify", no_argument, NULL, OPT_NOVERIFY},
+		{"cert", required_argument, NULL, OPT_CERT},
+		{"key", required_argument, NULL, OPT_KEY},
+		{"buffer", required_argument, NULL, OPT_BUFFER},
+		{"max-frame", required_argument, NULL, OPT_MAXFRAME},
+		{"drain", required_argument, NULL, OPT_DRAIN},
+		{"handshake-timeout", required_argument, NULL, OPT_HSTIMEOUT},
+		{"start-timeout", required_argument, NULL, OPT_STARTTIMEOUT},
+		{"coalesce", required_argument, NULL, OPT_COALESCE},
+		{"verbose", no_argument, NULL, 'v'},
+		{"quiet", no_argument, NULL, 'q'},
+		{"help", no_argument, NULL, OPT_HELP},
+		{"version", no_argument, NULL, OPT_VERSION},
+		{NULL, 0, NULL, 0},
+	};
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "qv", opts, NULL)) != -1) {
+		switch (ch) {
+		case OPT_LISTEN: opt_listen = optarg; break;
+		case OPT_PATH: opt_path = optarg; break;
+		case OPT_PUBLIC: opt_public_url = optarg; break;
+		case OPT_NOVERIFY: opt_no_verify = 1; break;
+		case OPT_CERT: opt_cert = optarg; break;
+		case OPT_KEY: opt_key = optarg; break;
+		case OPT_BUFFER: opt_buffer = cli_size("--buffer", optarg); break;
+		case OPT_MAXFRAME:
+			opt_max_frame = cli_size("--max-frame", optarg);
+			if (opt_max_frame < 256 || opt_max_frame > (64 << 20))
+				cli_usage_error("--max-frame must be from 256 "
+						"bytes to 64M");
+			break;
+		case OPT_DRAIN:
+			opt_drain_ms = cli_ms("--drain", optarg, 3600000);
+			break;
+		case OPT_HSTIMEOUT:
+			opt_handshake_s = (int)cli_int("--handshake-timeout",
+						       optarg, 1, 3600);
+			break;
+		case OPT_STARTTIMEOUT:
+			opt_start_s = (int)cli_int("--start-timeout", optarg,
+						   1, 3600);
+			break;
+		case OPT_COALESCE:
+			opt_coalesce_ms = cli_int("--coalesce", optarg, 0,
+						  100);
+			break;
+		case 'v': log_level++; break;
+		case 'q': log_level = LOG_ERROR; break;
+		case OPT_HELP: cli_help(usage);
+		case OPT_VERSION: cli_version();
+		default:
+			fprintf(stderr, "Try 'tw-mediasrv --help' for more "
+				"information.\n");
+			exit(EXIT_USAGE);
+		}
+	}
+	if (optind != argc)
+		cli_usage_error("unexpected argument '%s'", argv[optind]);
+	if (opt_path[0] != '/')
+		cli_usage_error("--path must start with '/'");
+	if (!opt_cert != !opt_key)
+		cli_usage_error("--cert and --key go together");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct lws_protocols protocols[] = {
+		{ "twilio-media", callback, sizeof(struct conn), 0, 0, NULL,
+		  0 },
+		{ NULL, NULL, 0, 0, 0, NULL, 0 },
+	};
+	static const struct lws_extension exts[] = {
+		{ "permessage-deflate", lws_extension_callback_pm_deflate,
+		  "permessage-deflate; client_no_context_takeover; "
+		  "client_max_window_bits" },
+		{ NULL, NULL, NULL },
+	};
+	/* Twilio may name no subprotocol: bind such upgrades to ours. */
+	static const struct lws_protocol_vhost_options pvo_default = {
+		NULL, NULL, "default", ""
+	}, pvo = { NULL, &pvo_default, "twilio-media", "" };
+	struct lws_context_creation_info info;
+	struct sigaction sa;
+	char host[256];
+	int port, loglevel;
+	int64_t next_wake, drain_deadline = 0;
+
+	log_init(argv[0]);
+	parse_args(argc, argv);
+
+	if (cli_hostport(opt_listen, host, sizeof host, &port) ||
+	    strncmp(host, "unix:", 5) == 0)
+		cli_usage_error("invalid --listen '%s': expected ADDR:PORT",
+				opt_listen);
+	auth_token = getenv("TWILIO_AUTH_TOKEN");
+	if (auth_token && !*auth_token)
+		auth_token = NULL;
+	if (!auth_token && !opt_no_verify && !cli_is_loopback(host))
+		die(1, "refusing to listen on '%s' without TWILIO_AUTH_TOKEN "
+		    "(set it, or give --no-verify)", opt_listen);
+	if (!auth_token)
+		log_info("TWILIO_AUTH_TOKEN not set: signatures not checked");
+	if (!(scratch = malloc(BASE64_DECODED_MAX(opt_max_frame) + 4)))
+		die(1, "out of memory");
+
+	signal(SIGPIPE, SIG_IGN);
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+
+	out_flags = fcntl(STDOUT_FILENO, F_GETFL);
+	if (out_flags < 0)
+		die(1, "cannot use standard output: %s", strerror(errno));
+	fcntl(STDOUT_FILENO, F_SETFL, out_flags | O_NONBLOCK);
+	obuf_init(&out, STDOUT_FILENO, 0);
+
+	loglevel = LLL_ERR;
+	if (log_level >= LOG_DEBUG)
+		loglevel |= LLL_WARN | LLL_NOTICE;
+	lws_set_log_level(log_level < LOG_ERROR ? 0 : loglevel, lws_log);
+
+	memset(&info, 0, sizeof info);
+	info.port = port;
+	info.iface = strcmp(host, "") == 0 ? NULL : host;
+	info.protocols = protocols;
+	info.pvo = &pvo;
+	info.extensions = exts;
+	/* both: a request half sent, and an upgrade not completed */
+	info.timeout_secs = (unsigned)opt_handshake_s;
+	info.timeout_secs_ah_idle = (unsigned)opt_handshake_s;
+	info.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
+	if (opt_cert) {
+		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+		info.ssl_cert_filepath = opt_cert;
+		info.ssl_private_key_filepath = opt_key;
+	}
+	if (!(ctx = lws_create_context(&info)))
+		die(1, "cannot listen on '%s'", opt_listen);
+	log_info("listening on %s%s (%s)", opt_listen, opt_path,
+		 opt_cert ? "wss" : "ws");
+
+	next_wake = mono_us();
+	for (;;) {
+		if (got_signal == SIGPIPE)
+			break;
+		if (got_signal && !drain_deadline) {
+			log_info("draining %ld streams for up to %lld ms",
+				 stats.streams, opt_drain_ms);
+			drain_deadline = mono_ms() + opt_drain_ms;
+		}
+		if (drain_deadline && (!conns || mono_ms() >= drain_deadline))
+			break;
+		if (lws_service(ctx, 0) < 0)
+			break;
+		flush_out();
+		if (out.len)	/* stdout is full: retry even if idle */
+			lws_sul_schedule(ctx, 0, &flush_sul, flush_tick,
+					 10 * LWS_US_PER_MS);
+		if (opt_coalesce_ms) {
+			int64_t now = mono_us();
+
+			next_wake += opt_coalesce_ms * 1000;
+			if (next_wake > now)
+				usleep((useconds_t)(next_wake - now));
+			else
+				next_wake = now;
+		}
+	}
+
+	/* Drain over: close what is left, saying why. */
+	if (conns && got_signal != SIGPIPE) {
+		struct conn *c;
+		int64_t until = mono_ms() + 1000;
+
+		log_warn("closing %ld streams still open after the drain",
+			 stats.streams);
+		for (c = conns; c; c = c->next) {
+			c->close_code = LWS_CLOSE_STATUS_GOINGAWAY;
+			lws_callback_on_writable(c->wsi);
+		}
+		while (conns && mono_ms() < until)
+			if (lws_service(ctx, 0) < 0)
+				break;
+	}
+	lws_context_destroy(ctx);	/* closes the rest: on_closed runs */
+	flush_out();
+	if (obuf_drain(&out, 10000) != 0)
+		log_error("%zu bytes of output not written", out.len);
+	fcntl(STDOUT_FILENO, F_SETFL, out_flags);
+	obuf_free(&out);
+	free(scratch);
+	return out.error ? 1 : 0;
+}

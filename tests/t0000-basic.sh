@@ -1,0 +1,50 @@
+#!/bin/bash
+test_description='every program follows the conventions of tapline(7)'
+. "$(dirname "$0")/test-lib.sh"
+
+PROGS="tw-mediasrv mulaw-split tw-simcall"
+
+for p in $PROGS; do
+	test_expect_success "$p --version names the program and tapline" "
+		$p --version >out &&
+		grep -Eq '^$p \(tapline\) [0-9]+\.[0-9]+\.[0-9]+\$' out
+	"
+	test_expect_success "$p --help prints usage on stdout, exits 0" "
+		$p --help >out 2>err &&
+		grep -q '^usage: $p' out &&
+		test ! -s err
+	"
+	test_expect_success "$p: an unknown option is a usage error (2)" "
+		expect_status 2 $p --no-such-option >out 2>err &&
+		test ! -s out &&
+		grep -q \"Try '$p --help'\" err
+	"
+	test_expect_success "$p: --version to a full disk fails (1)" "
+		expect_status 1 $p --version >/dev/full 2>err &&
+		grep -q 'cannot write' err
+	"
+	test_expect_success "$p has a man page that renders cleanly" "
+		groff -ww -t -man -Tutf8 \"\$TOP/man/man1/$p.1\" >page 2>err &&
+		test ! -s err &&
+		grep -q 'SYNOPSIS' page &&
+		grep -q 'EXIT STATUS' page
+	"
+done
+
+test_expect_success 'tapline(7) renders cleanly' '
+	groff -ww -t -man -Tutf8 "$TOP/man/man7/tapline.7" >page 2>err &&
+	test ! -s err && grep -q "EVENTS NDJSON" page
+'
+
+test_expect_success 'make install puts programs, pages and the web dir' '
+	(cd "$TOP" && make -s O="$TAPLINE_BUILD" DESTDIR="$TRASH/root" \
+		PREFIX=/usr install) >/dev/null &&
+	(for p in $PROGS; do
+		test -x root/usr/bin/$p &&
+		test -f root/usr/share/man/man1/$p.1 || exit 1
+	done) &&
+	test -f root/usr/share/man/man7/tapline.7 &&
+	test -d root/usr/share/tapline/web
+'
+
+test_done

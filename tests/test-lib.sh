@@ -1,0 +1,156 @@
+# tapline integration test library, after git's t/test-lib.sh.
+#
+# A test script sets test_description, sources this file, declares cases
+# with test_expect_success 'what' 'commands', and ends with test_done.
+# Output is TAP for prove.  Each script runs in its own scratch directory
+# (tests/trash/NAME, removed when every case passed), with the programs of
+# the build under test first in PATH.  Everything a case starts in the
+# background goes through run_bg and is killed when the case ends.
+
+set -u
+LC_ALL=C
+export LC_ALL
+
+TEST_DIR=$(cd "$(dirname "$0")" && pwd)
+TOP=$(cd "$TEST_DIR/.." && pwd)
+TAPLINE_BUILD=${TAPLINE_BUILD:-$TOP/build}
+PATH=$TAPLINE_BUILD/bin:$TAPLINE_BUILD/tests:$TOP/scripts:$PATH
+export PATH TAPLINE_BUILD
+TEST_DATA=$TEST_DIR/data
+
+# Quiet third-party logging; sanitizers fail loudly.
+GRPC_VERBOSITY=NONE
+ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
+UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+export GRPC_VERBOSITY ASAN_OPTIONS UBSAN_OPTIONS
+unset TWILIO_AUTH_TOKEN TWILIO_ACCOUNT_SID TWILIO_API_KEY TWILIO_API_SECRET \
+	TAPLINE_BROADCAST_TOKEN GOOGLE_APPLICATION_CREDENTIALS
+
+test_name=$(basename "$0" .sh)
+TRASH=$TEST_DIR/trash/$test_name
+rm -rf "$TRASH"
+mkdir -p "$TRASH"
+cd "$TRASH" || exit 1
+
+test_count=0
+test_failed=0
+test_cleanup=
+test_bg_pids=
+
+say() { printf '%s\n' "$*"; }
+# Diagnostics go to stderr as TAP comments, so prove shows them on failure.
+diag() { printf '# %s\n' "$*" >&2; }
+
+# Run "$@" in the background, remember its pid in $! and for the cleanup.
+run_bg() {
+	"$@" &
+	test_bg_pids="$test_bg_pids $!"
+}
+
+# Register a command to run when the current case ends, pass or fail.
+test_when_finished() {
+	test_cleanup="$*; $test_cleanup"
+}
+
+test_kill_bg() {
+	for pid in $test_bg_pids; do
+		kill -TERM "$pid" 2>/dev/null
+	done
+	for pid in $test_bg_pids; do
+		# bounded: 50 x 0.1 s, then KILL
+		n=0
+		while kill -0 "$pid" 2>/dev/null && [ $n -lt 50 ]; do
+			sleep 0.1; n=$((n + 1))
+		done
+		kill -KILL "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+	done
+	test_bg_pids=
+}
+
+test_expect_success() {
+	test_count=$((test_count + 1))
+	test_cleanup=
+	eval "${TEST_TRACE:+set -x;} $2" >"$TRASH/.out.$test_count" 2>&1 </dev/null
+	result=$?
+	{ set +x; } 2>/dev/null
+	if [ -n "$test_cleanup" ]; then
+		eval "$test_cleanup" >>"$TRASH/.out.$test_count" 2>&1 </dev/null ||
+			result=1
+	fi
+	test_kill_bg
+	cd "$TRASH" || exit 1
+	if [ $result -eq 0 ]; then
+		say "ok $test_count - $1"
+	else
+		test_failed=$((test_failed + 1))
+		say "not ok $test_count - $1"
+		tail -n 60 "$TRASH/.out.$test_count" | sed 's/^/#    /' >&2
+	fi
+}
+
+test_done() {
+	say "1..$test_count"
+	if [ $test_failed -eq 0 ]; then
+		cd "$TEST_DIR" && rm -rf "$TRASH"
+		exit 0
+	fi
+	diag "failed $test_failed of $test_count; scratch kept in $TRASH"
+	exit 1
+}
+
+# --- helpers for cases -------------------------------------------------
+
+test_cmp() {
+	cmp "$1" "$2" || { diff -u "$1" "$2" | head -40; return 1; }
+}
+
+# Succeeds when "$@" fails normally (exit 1..125), not by a signal.
+test_must_fail() {
+	"$@"
+	rc=$?
+	if [ $rc -eq 0 ]; then
+		say "test_must_fail: '$*' succeeded"; return 1
+	elif [ $rc -gt 125 ]; then
+		say "test_must_fail: '$*' died with $rc"; return 1
+	fi
+	return 0
+}
+
+# expect_status N command...: the command exits with exactly N.
+expect_status() {
+	want=$1; shift
+	"$@"
+	rc=$?
+	[ $rc -eq "$want" ] || { say "expected exit $want from '$*', got $rc"; return 1; }
+}
+
+# A TCP port free on 127.0.0.1 at the time of asking.
+free_port() {
+	tl-freeport
+}
+
+# Wait (bounded, 10 s) until something accepts on 127.0.0.1:$1.
+wait_port() {
+	n=0
+	while [ $n -lt 100 ]; do
+		tl-freeport --check "$1" && return 0
+		sleep 0.1; n=$((n + 1))
+	done
+	say "nothing listening on port $1"; return 1
+}
+
+# Wait (bounded: $2 tenths of a second, default 100) until file $1 holds
+# a line matching the extended regular expression $3 (or exists).
+wait_for() {
+	n=0; lim=${3:-100}
+	while [ $n -lt "$lim" ]; do
+		if [ $# -ge 2 ] && [ -n "$2" ]; then
+			grep -Eq -- "$2" "$1" 2>/dev/null && return 0
+		else
+			[ -e "$1" ] && return 0
+		fi
+		sleep 0.1; n=$((n + 1))
+	done
+	say "timed out waiting for '${2:-}' in $1"; return 1
+}
