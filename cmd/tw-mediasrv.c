@@ -896,6 +896,12 @@ int main(int argc, char **argv)
 	/* both: a request half sent, and an upgrade not completed */
 	info.timeout_secs = (unsigned)opt_handshake_s;
 	info.timeout_secs_ah_idle = (unsigned)opt_handshake_s;
+	/*
+	 * What one wakeup may read from one socket.  lws's default, 4 KiB,
+	 * would cap a busy stream at ~10 messages per --coalesce interval;
+	 * this is one buffer for the whole loop, not one per connection.
+	 */
+	info.pt_serv_buf_size = 64 << 10;
 	info.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
 	if (opt_cert) {
 		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;

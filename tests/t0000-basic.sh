@@ -24,7 +24,7 @@ for p in $PROGS; do
 		grep -q 'cannot write' err
 	"
 	test_expect_success "$p has a man page that renders cleanly" "
-		groff -ww -t -man -Tutf8 \"\$TOP/man/man1/$p.1\" >page 2>err &&
+		groff -ww -t -man -Tutf8 -P-cbou \"\$TOP/man/man1/$p.1\" >page 2>err &&
 		test ! -s err &&
 		grep -q 'SYNOPSIS' page &&
 		grep -q 'EXIT STATUS' page
@@ -32,7 +32,7 @@ for p in $PROGS; do
 done
 
 test_expect_success 'tapline(7) renders cleanly' '
-	groff -ww -t -man -Tutf8 "$TOP/man/man7/tapline.7" >page 2>err &&
+	groff -ww -t -man -Tutf8 -P-cbou "$TOP/man/man7/tapline.7" >page 2>err &&
 	test ! -s err && grep -q "EVENTS NDJSON" page
 '
 

@@ -111,15 +111,15 @@ test_expect_success 'twenty concurrent streams are kept whole and apart' '
 		(as_script in.$i | tl-wsclient $URL >/dev/null) &
 		pids="$pids $!" && i=$((i + 1))
 	done &&
-	for p in $pids; do wait $p || exit 1; done &&
+	for p in $pids; do wait $p || return 1; done &&
 	stop_server &&
 	test $(wc -l <srv.out) = $((20 * 53)) &&
 	i=10 &&
 	while [ $i -lt 30 ]; do
 		grep "MZ000000000000000000000000000000$i" srv.out \
-			>got.$i || exit 1
+			>got.$i || return 1
 		tail -n +2 in.$i >want.$i &&
-		test_cmp want.$i got.$i || exit 1
+		test_cmp want.$i got.$i || return 1
 		i=$((i + 1))
 	done
 '
@@ -274,8 +274,8 @@ test_expect_success 'signatures: the variants Twilio signs are accepted' '
 	for u in wss://calls.example.com/media wss://calls.example.com/media/ \
 		 wss://calls.example.com:443/media; do
 		echo close | tl-wsclient --header "X-Twilio-Signature: $(sign $u)" \
-			$URL >out || exit 1
-		grep -q "^connected$" out || exit 1
+			$URL >out || return 1
+		grep -q "^connected$" out || return 1
 	done &&
 	stop_server
 '
@@ -308,7 +308,7 @@ test_expect_success 'SIGTERM drains: open streams end as disconnects (1001)' '
 test_expect_success 'a stalled reader: drops are counted and reported' '
 	mkfifo fifo &&
 	port=$(free_port) &&
-	run_bg tw-mediasrv --listen 127.0.0.1:$port --buffer 4k >fifo 2>srv.err &&
+	run_bg sh -c "exec tw-mediasrv --listen 127.0.0.1:$port --buffer 4k >fifo 2>srv.err" &&
 	srv_pid=$! &&
 	exec 4<fifo &&
 	wait_port $port &&

@@ -34,6 +34,7 @@ cd "$TRASH" || exit 1
 
 test_count=0
 test_failed=0
+trap 'say "not ok - case $test_count called exit (use return 1)"; test_kill_bg; exit 1' EXIT
 test_cleanup=
 test_bg_pids=
 
@@ -68,10 +69,17 @@ test_kill_bg() {
 	test_bg_pids=
 }
 
+# The body runs inside a function, so a loop in it ends the case with
+# "|| return 1" (as in git's tests); "exit" would end the whole script,
+# which the EXIT trap below reports as a failure.
+test_eval_() {
+	eval "${TEST_TRACE:+set -x;} $1"
+}
+
 test_expect_success() {
 	test_count=$((test_count + 1))
 	test_cleanup=
-	eval "${TEST_TRACE:+set -x;} $2" >"$TRASH/.out.$test_count" 2>&1 </dev/null
+	test_eval_ "$2" >"$TRASH/.out.$test_count" 2>&1 </dev/null
 	result=$?
 	{ set +x; } 2>/dev/null
 	if [ -n "$test_cleanup" ]; then
@@ -90,6 +98,7 @@ test_expect_success() {
 }
 
 test_done() {
+	trap - EXIT
 	say "1..$test_count"
 	if [ $test_failed -eq 0 ]; then
 		cd "$TEST_DIR" && rm -rf "$TRASH"

@@ -1,0 +1,189 @@
+/*
+ * Validation of StreamingRecognize and Recognize requests, with the
+ * status codes Google gives.  No state: the fuzzer calls these directly.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "gstt-serve.h"
+
+/* Model names of the v1 API; this server has one model for all. */
+static const char *const models[] = {
+	"", "default", "latest_long", "latest_short", "command_and_search",
+	"phone_call", "video", "telephony", "telephony_short",
+	"medical_conversation", "medical_dictation",
+};
+
+static const char *encoding_name(int e)
+{
+	static const char *const names[] = {
+		"ENCODING_UNSPECIFIED", "LINEAR16", "FLAC", "MULAW", "AMR",
+		"AMR_WB", "OGG_OPUS", "SPEEX_WITH_HEADER_BYTE", "MP3",
+		"WEBM_OPUS",
+	};
+
+	if (e >= 0 && (size_t)e < sizeof names / sizeof *names)
+		return names[e];
+	return "unknown";
+}
+
+/* "en", "en-US", "EN-gb": English is all the model knows. */
+static int english(const char *lang)
+{
+	return strncasecmp(lang, "en", 2) == 0 &&
+	       (lang[2] == '\0' || lang[2] == '-' || lang[2] == '_');
+}
+
+static grpc_status_code bad(char *msg, size_t msgsz, const char *what)
+{
+	snprintf(msg, msgsz, "Invalid recognition 'config': %s", what);
+	return GRPC_STATUS_INVALID_ARGUMENT;
+}
+
+grpc_status_code req_check_config(const SpConf *c, struct sconf *out,
+				  char *msg, size_t msgsz)
+{
+	char why[160];
+	size_t i;
+
+	if (!c)
+		return bad(msg, msgsz, "'config' is required.");
+	if ((int)c->encoding != ENCODING_MULAW &&
+	    (int)c->encoding != ENCODING_LINEAR16) {
+		snprintf(why, sizeof why, "encoding %s (%d) is not supported, "
+			 "use MULAW or LINEAR16.", encoding_name(c->encoding),
+			 (int)c->encoding);
+		return bad(msg, msgsz, why);
+	}
+	if (c->sample_rate_hertz != 8000 && c->sample_rate_hertz != 16000) {
+		snprintf(why, sizeof why, "sample_rate_hertz %d is not "
+			 "supported, use 8000 or 16000.",
+			 (int)c->sample_rate_hertz);
+		return bad(msg, msgsz, why);
+	}
+	if (c->audio_channel_count > 1) {
+		snprintf(why, sizeof why, "audio_channel_count %d is not "
+			 "supported, audio must be mono.",
+			 (int)c->audio_channel_count);
+		return bad(msg, msgsz, why);
+	}
+	if (c->audio_channel_count < 0)
+		return bad(msg, msgsz, "audio_channel_count must not be "
+			   "negative.");
+	if (!c->language_code || !*c->language_code)
+		return bad(msg, msgsz, "language_code is required.");
+	if (strlen(c->language_code) >= sizeof out->lang ||
+	    !english(c->language_code)) {
+		snprintf(why, sizeof why, "language_code '%.40s' is not "
+			 "supported, this server recognizes English (en-*).",
+			 c->language_code);
+		return bad(msg, msgsz, why);
+	}
+	if (c->max_alternatives < 0 || c->max_alternatives > 30)
+		return bad(msg, msgsz, "max_alternatives must be between 0 "
+			   "and 30.");
+	for (i = 0; i < sizeof models / sizeof *models; i++)
+		if (c->model && strcmp(c->model, models[i]) == 0)
+			break;
+	if (c->model && i == sizeof models / sizeof *models) {
+		snprintf(why, sizeof why, "model '%.40s' does not exist.",
+			 c->model);
+		return bad(msg, msgsz, why);
+	}
+	memset(out, 0, sizeof *out);
+	out->encoding = c->encoding;
+	out->rate = c->sample_rate_hertz;
+	out->word_times = c->enable_word_time_offsets;
+	out->word_conf = c->enable_word_confidence;
+	memcpy(out->lang, c->language_code, strlen(c->language_code) + 1);
+	return GRPC_STATUS_OK;
+}
+
+grpc_status_code req_check_stream(const SpStreamReq *r, int first,
+				  struct sconf *out, char *msg, size_t msgsz)
+{
+	const SpStreamConf *sc;
+	grpc_status_code code;
+
+	if (!r) {
+		snprintf(msg, msgsz, "Invalid request: the message is not a "
+			 "StreamingRecognizeRequest.");
+		return GRPC_STATUS_INVALID_ARGUMENT;
+	}
+	if (first) {
+		if (r->streaming_request_case !=
+		    GOOGLE__CLOUD__SPEECH__V1__STREAMING_RECOGNIZE_REQUEST__STREAMING_REQUEST_STREAMING_CONFIG) {
+			snprintf(msg, msgsz, "Invalid request: the first "
+				 "message must carry 'streaming_config' and "
+				 "no audio.");
+			return GRPC_STATUS_INVALID_ARGUMENT;
+		}
+		sc = r->streaming_config;
+		code = req_check_config(sc->config, out, msg, msgsz);
+		if (code != GRPC_STATUS_OK)
+			return code;
+		if (sc->voice_activity_timeout &&
+		    !sc->enable_voice_activity_events) {
+			snprintf(msg, msgsz, "Invalid request: "
+				 "'voice_activity_timeout' requires "
+				 "'enable_voice_activity_events'.");
+			return GRPC_STATUS_INVALID_ARGUMENT;
+		}
+		out->interim = sc->interim_results;
+		out->single = sc->single_utterance;
+		out->vad_events = sc->enable_voice_activity_events;
+		return GRPC_STATUS_OK;
+	}
+	if (r->streaming_request_case ==
+	    GOOGLE__CLOUD__SPEECH__V1__STREAMING_RECOGNIZE_REQUEST__STREAMING_REQUEST_STREAMING_CONFIG) {
+		snprintf(msg, msgsz, "Invalid request: 'streaming_config' may "
+			 "only be sent in the first message, later messages "
+			 "carry audio_content.");
+		return GRPC_STATUS_INVALID_ARGUMENT;
+	}
+	if (r->streaming_request_case ==
+	    GOOGLE__CLOUD__SPEECH__V1__STREAMING_RECOGNIZE_REQUEST__STREAMING_REQUEST_AUDIO_CONTENT &&
+	    r->audio_content.len > MAX_AUDIO_PER_MSG) {
+		snprintf(msg, msgsz, "Invalid request: audio_content of %zu "
+			 "bytes is over the limit of %d bytes per request.",
+			 r->audio_content.len, MAX_AUDIO_PER_MSG);
+		return GRPC_STATUS_INVALID_ARGUMENT;
+	}
+	return GRPC_STATUS_OK;
+}
+
+grpc_status_code req_check_unary(const SpUnaryReq *r, struct sconf *out,
+				 char *msg, size_t msgsz)
+{
+	grpc_status_code code;
+
+	if (!r) {
+		snprintf(msg, msgsz, "Invalid request: the message is not a "
+			 "RecognizeRequest.");
+		return GRPC_STATUS_INVALID_ARGUMENT;
+	}
+	code = req_check_config(r->config, out, msg, msgsz);
+	if (code != GRPC_STATUS_OK)
+		return code;
+	if (!r->audio || r->audio->audio_source_case !=
+	    GOOGLE__CLOUD__SPEECH__V1__RECOGNITION_AUDIO__AUDIO_SOURCE_CONTENT) {
+		snprintf(msg, msgsz, "Invalid recognition 'audio': this "
+			 "server needs the audio in 'content' ('uri' is not "
+			 "supported).");
+		return GRPC_STATUS_INVALID_ARGUMENT;
+	}
+	if (r->audio->content.len / req_bytes_per_second(out) >=
+	    MAX_UNARY_SECONDS) {
+		snprintf(msg, msgsz, "Invalid recognition 'audio': audio "
+			 "longer than %d seconds needs a streaming request.",
+			 MAX_UNARY_SECONDS);
+		return GRPC_STATUS_INVALID_ARGUMENT;
+	}
+	return GRPC_STATUS_OK;
+}
+
+int req_bytes_per_second(const struct sconf *c)
+{
+	return c->encoding == ENCODING_MULAW ? c->rate : 2 * c->rate;
+}

@@ -1,0 +1,307 @@
+#!/bin/bash
+test_description='gstt-serve recognizes speech over Google Speech v1 gRPC'
+. "$(dirname "$0")/test-lib.sh"
+
+# Start gstt-serve on a free port ($PORT) with the given options; its
+# pid in $SRV, its stderr in srv.err.
+serve() {
+	PORT=$(free_port) &&
+	run_bg gstt-serve --listen 127.0.0.1:$PORT "$@" 2>>srv.err &&
+	SRV=$! &&
+	wait_port $PORT
+}
+
+gsttc() {
+	timeout 60 tl-gsttc --addr 127.0.0.1:$PORT "$@"
+}
+
+# Speech made by flite, on the phone path: 8 kHz mu-law, as Twilio sends.
+speak() {
+	flite -voice "${VOICE:-rms}" -t "$1" -o "$2.wav" &&
+	sox "$2.wav" -r 8000 -e u-law -t raw "$2.ul"
+}
+
+# Word error rate of hypothesis file $2 against reference file $1, in
+# whole percent.
+wer() {
+	awk -v ref="$1" -v hyp="$2" '
+	function load(f, a,    n, line, k, i, w) {
+		n = 0
+		while ((getline line < f) > 0) {
+			line = tolower(line)
+			gsub(/[^a-z'\'' ]/, " ", line)
+			k = split(line, w, " ")
+			for (i = 1; i <= k; i++)
+				a[++n] = w[i]
+		}
+		return n
+	}
+	BEGIN {
+		nr = load(ref, r); nh = load(hyp, h)
+		for (j = 0; j <= nh; j++) d[0, j] = j
+		for (i = 1; i <= nr; i++) {
+			d[i, 0] = i
+			for (j = 1; j <= nh; j++) {
+				c = d[i - 1, j - 1] + (r[i] != h[j])
+				if (d[i - 1, j] + 1 < c) c = d[i - 1, j] + 1
+				if (d[i, j - 1] + 1 < c) c = d[i, j - 1] + 1
+				d[i, j] = c
+			}
+		}
+		printf "%d\n", nr ? int(100 * d[nr, nh] / nr + 0.5) : 100
+	}'
+}
+
+# The final transcripts of a response log, one per line.
+finals() {
+	grep '^{' "$1" | jq -r '.results[]? | select(.final) |
+		.alternatives[0].transcript'
+}
+
+test_expect_success 'setup: ten sentences of phone speech' '
+	cat >ref.txt <<-\EOF &&
+	hello thank you for calling how can i help you today
+	i would like to book a table for two people tonight at seven
+	my account number is four five six seven eight nine
+	please call me back tomorrow morning after ten
+	the weather is going to be cold and rainy this weekend
+	can you send the invoice to my email address
+	we need to change the delivery date to next monday
+	i am sorry but the manager is not available right now
+	the meeting has been moved to the large conference room
+	thank you very much for your help have a nice day
+	EOF
+	sox -n -r 16000 -c 1 sil.wav trim 0 0.8 &&
+	n=0 && parts="sil.wav" &&
+	while read -r line; do
+		n=$((n + 1)) &&
+		flite -voice rms -t "$line" -o s$n.wav &&
+		parts="$parts s$n.wav sil.wav" || return 1
+	done <ref.txt &&
+	test $n = 10 &&
+	sox $parts ten.wav &&
+	sox ten.wav -r 8000 -e u-law -t raw ten.ul &&
+	sox ten.wav -t raw -e signed -b 16 -L ten.s16 &&
+	sox sil.wav s1.wav sil.wav s4.wav sil.wav two.wav &&
+	sox two.wav -r 8000 -e u-law -t raw two.ul &&
+	sox two.wav -r 8000 -t raw -e signed -b 16 -L two8.s16 &&
+	head -n 1 ref.txt >ref1.txt && sed -n 4p ref.txt >ref4.txt &&
+	cat ref1.txt ref4.txt >ref14.txt &&
+	test $(wc -c <ten.ul) -gt 300000
+'
+
+test_expect_success '--help, --version and usage errors' '
+	gstt-serve --help >out && grep -q "^usage: gstt-serve" out &&
+	gstt-serve --version >out && grep -q "^gstt-serve (tapline) " out &&
+	expect_status 2 gstt-serve --listen 0.0.0.0:50051 2>err &&
+	grep -q "allow-remote" err &&
+	expect_status 2 gstt-serve --listen nonsense 2>err &&
+	expect_status 2 gstt-serve --pool 5 --max-streams 2 2>err &&
+	expect_status 2 gstt-serve --audio-timeout -1 2>err &&
+	expect_status 2 gstt-serve extra 2>err &&
+	expect_status 1 gstt-serve --model /nonexistent 2>err &&
+	grep -q "cannot open model" err
+'
+
+test_expect_success 'phone speech: word error under 15%, well-formed' '
+	serve --metrics 127.0.0.1:$(free_port) &&
+	gsttc --interim --events --words ten.ul >out &&
+	tail -n 1 out | grep -qx "status OK " &&
+	finals out >hyp.txt &&
+	test $(wc -l <hyp.txt) = 10 &&
+	w=$(wer ref.txt hyp.txt) && diag "phone path WER $w%" &&
+	test "$w" -lt 15 &&
+	grep "^{" out >resp &&
+	# exactly one of error, event, results in each response
+	jq -e "[has(\"error\"), has(\"event\"), has(\"results\")] |
+		map(select(.)) | length == 1" resp >/dev/null &&
+	! jq -e "[has(\"error\"), has(\"event\"), has(\"results\")] |
+		map(select(.)) | length != 1" resp | grep -q true &&
+	# total_billed_time on the last response only (if that was not sent
+	# before the end of the input was known), the audio rounded up
+	test $(grep -c billed resp) -le 1 &&
+	{ ! grep -q billed resp ||
+	  tail -n 1 resp | jq -e ".billed == 44" >/dev/null; }
+'
+
+test_expect_success 'interim results come before each final and agree' '
+	grep "^{" out | jq -r "
+		if .event then \"E \" + .event
+		elif .results[0].final then \"F \" +
+			.results[0].alternatives[0].transcript
+		else \"I \" + (.results[0].stability | tostring) + \" \" +
+			.results[0].alternatives[0].transcript end" >seq &&
+	awk "
+	\$1 == \"I\" { ni++; last = \$0; sub(/^I [^ ]* /, \"\", last)
+		if (\$2 <= 0 || \$2 > 1) bad++ }
+	\$1 == \"F\" { nf++; if (!ni) bad++
+		f = \$0; sub(/^F /, \"\", f)
+		n = split(last, a, \" \"); split(f, b, \" \"); same = 0
+		for (i = 1; i <= n; i++) if (a[i] == b[i]) same++
+		if (n && same / n >= 0.5) agree++
+		ni = 0 }
+	\$2 == \"SPEECH_ACTIVITY_BEGIN\" { if (open) bad++; open = 1 }
+	\$2 == \"SPEECH_ACTIVITY_END\" { if (!open || ni == 0) bad++; open = 0 }
+	END { print nf, agree, bad + 0; exit !(nf == 10 && agree >= 8 &&
+		!bad && !open) }" seq
+'
+
+test_expect_success 'word offsets are ordered and inside the audio' '
+	dur=$(( $(wc -c <ten.ul) )) &&
+	grep "^{" out | jq -c ".results[]? | select(.final)" >fin &&
+	jq -e --argjson d "$dur" "
+		(.alternatives[0].words | length) > 0 and
+		(.alternatives[0].words | all(.start < .end and .start >= 0
+			and .end <= (\$d / 8000 + 0.05))) and
+		([.alternatives[0].words[].start] | . == sort) and
+		(.end == .alternatives[0].words[-1].end) and
+		(.alternatives[0].confidence > 0 and
+		 .alternatives[0].confidence <= 1) and .lang == \"en-us\"
+		" fin >ok && ! grep -q false ok &&
+	jq -s "[.[].alternatives[0].words[]] | . as \$w |
+		[range(1; length) | \$w[.].start >= \$w[. - 1].end] | all" \
+		fin | grep -qx true &&
+	# the first sentence is spoken at 0.8 s in
+	head -n 1 fin | jq -e ".alternatives[0].words[0].start | . > 0.6 and
+		. < 1.2" >/dev/null
+'
+
+test_expect_success 'LINEAR16 at 16 kHz and at 8 kHz' '
+	serve &&
+	gsttc --encoding LINEAR16 --rate 16000 ten.s16 >out16 &&
+	tail -n 1 out16 | grep -qx "status OK " &&
+	finals out16 >hyp16.txt &&
+	w=$(wer ref.txt hyp16.txt) && diag "16 kHz LINEAR16 WER $w%" &&
+	test "$w" -lt 15 &&
+	gsttc --encoding LINEAR16 --rate 8000 --chunk-bytes 1601 two8.s16 \
+		>out8 &&
+	finals out8 >hyp8.txt &&
+	test "$(wer ref14.txt hyp8.txt)" -lt 30
+'
+
+test_expect_success 'unary Recognize' '
+	serve &&
+	gsttc --unary --words two.ul >out &&
+	tail -n 1 out | grep -qx "status OK " &&
+	test $(grep -c "^{" out) = 1 &&
+	head -n 1 out | jq -e ".billed > 0 and (.results | length) == 2" &&
+	finals out >hyp.txt &&
+	test "$(wer ref14.txt hyp.txt)" -lt 30 &&
+	gsttc --unary --lang de-DE two.ul >out &&
+	tail -n 1 out | grep -q "^status INVALID_ARGUMENT .*language_code"
+'
+
+test_expect_success 'invalid requests: INVALID_ARGUMENT with a reason' '
+	serve &&
+	head -c 1600 two.ul >short.ul &&
+	check() {
+		want=$1; shift
+		gsttc "$@" >out &&
+		test "$(grep -c "^{" out)" = 0 &&
+		tail -n 1 out >st &&
+		{ grep -qxF "status INVALID_ARGUMENT $want" st ||
+		  { cat st; return 1; }; }
+	} &&
+	check "Invalid request: the first message must carry '\''streaming_config'\'' and no audio." --no-config short.ul &&
+	check "Invalid request: '\''streaming_config'\'' may only be sent in the first message, later messages carry audio_content." --config-twice short.ul &&
+	check "Invalid request: audio_content of 30000 bytes is over the limit of 25600 bytes per request." --chunk-bytes 30000 two.ul &&
+	check "Invalid recognition '\''config'\'': encoding FLAC (2) is not supported, use MULAW or LINEAR16." --encoding FLAC short.ul &&
+	check "Invalid recognition '\''config'\'': encoding ENCODING_UNSPECIFIED (0) is not supported, use MULAW or LINEAR16." --encoding 0 short.ul &&
+	check "Invalid recognition '\''config'\'': sample_rate_hertz 44100 is not supported, use 8000 or 16000." --rate 44100 short.ul &&
+	check "Invalid recognition '\''config'\'': language_code '\''fr-FR'\'' is not supported, this server recognizes English (en-*)." --lang fr-FR short.ul &&
+	check "Invalid recognition '\''config'\'': language_code is required." --lang "" short.ul &&
+	check "Invalid recognition '\''config'\'': audio_channel_count 2 is not supported, audio must be mono." --channels 2 short.ul &&
+	check "Invalid recognition '\''config'\'': model '\''nonesuch'\'' does not exist." --model nonesuch short.ul &&
+	check "Invalid request: the message is not a StreamingRecognizeRequest." --garbage short.ul &&
+	gsttc --lang en-GB --chunk-bytes 25600 --model phone_call short.ul >out &&
+	tail -n 1 out | grep -qx "status OK "
+'
+
+test_expect_success 'a stream longer than --max-stream-seconds' '
+	serve --max-stream-seconds 3 &&
+	gsttc two.ul >out &&
+	tail -n 1 out | grep -qxF "status OUT_OF_RANGE Exceeded maximum allowed stream duration of 3 seconds." &&
+	finals out >hyp.txt &&
+	test $(wc -l <hyp.txt) = 1 && grep -q "calling" hyp.txt &&
+	grep "^{" out | jq -e ".results[]?.end <= 3" >ok && ! grep -q false ok
+'
+
+test_expect_success 'no audio for --audio-timeout seconds' '
+	serve --audio-timeout 0.5 &&
+	msg="Audio Timeout Error: Long duration elapsed without audio. Audio should be sent close to real time." &&
+	start=$(date +%s) &&
+	gsttc --stall 5 short.ul >out &&
+	tail -n 1 out | grep -qxF "status OUT_OF_RANGE $msg" &&
+	test $(( $(date +%s) - start )) -lt 4 &&
+	: >empty &&
+	gsttc --stall 5 empty >out &&
+	tail -n 1 out | grep -qxF "status OUT_OF_RANGE $msg"
+'
+
+test_expect_success 'single_utterance ends after the first utterance' '
+	serve &&
+	gsttc --single --interim two.ul >out &&
+	tail -n 1 out | grep -qx "status OK " &&
+	grep "^{" out >resp &&
+	test $(grep -c END_OF_SINGLE_UTTERANCE resp) = 1 &&
+	finals out >hyp.txt && test $(wc -l <hyp.txt) = 1 &&
+	test "$(wer ref1.txt hyp.txt)" -lt 30 &&
+	# the event, then the final, which is the last response
+	tail -n 2 resp | head -n 1 | grep -q END_OF_SINGLE_UTTERANCE &&
+	tail -n 1 resp | jq -e ".results[0].final and .billed > 0"
+'
+
+test_expect_success 'two streams at once, both right; a third is refused' '
+	serve --max-streams 2 --pool 2 &&
+	VOICE=awb speak "please call me back tomorrow morning after ten" b &&
+	sox -n -r 8000 -c 1 -e u-law -t raw pad.ul trim 0 1 &&
+	cat pad.ul b.ul pad.ul b.ul pad.ul >bb.ul &&
+	{ gsttc --realtime two.ul >o1 & p1=$!; } &&
+	{ gsttc --realtime bb.ul >o2 & p2=$!; } &&
+	sleep 1 &&
+	gsttc two.ul >o3 &&
+	tail -n 1 o3 | grep -qx "status RESOURCE_EXHAUSTED Too many concurrent streams: this server decodes at most 2 at once." &&
+	wait $p1 && wait $p2 &&
+	tail -n 1 o1 | grep -qx "status OK " &&
+	tail -n 1 o2 | grep -qx "status OK " &&
+	finals o1 >h1 && finals o2 >h2 &&
+	cat ref4.txt ref4.txt >ref44.txt &&
+	test "$(wer ref14.txt h1)" -lt 30 && test "$(wer ref44.txt h2)" -lt 30
+'
+
+test_expect_success 'SIGTERM: streams finish, then exit 0' '
+	serve --drain 20 &&
+	{ gsttc --realtime two.ul >o1 & p1=$!; } &&
+	sleep 1 && kill -TERM $SRV &&
+	wait $p1 && tail -n 1 o1 | grep -qx "status OK " &&
+	finals o1 >h1 && test "$(wer ref14.txt h1)" -lt 30 &&
+	wait $SRV
+'
+
+test_expect_success 'SIGTERM: past --drain, streams are cancelled' '
+	serve --drain 0.5 &&
+	{ gsttc --realtime ten.ul >o1 & p1=$!; } &&
+	sleep 1 && kill -TERM $SRV &&
+	start=$(date +%s) &&
+	wait $SRV &&
+	test $(( $(date +%s) - start )) -lt 5 &&
+	wait $p1 && tail -n 1 o1 | grep -q "^status \(CANCELLED\|UNAVAILABLE\)"
+'
+
+test_expect_success '/metrics counts calls, audio, results and statuses' '
+	mp=$(free_port) &&
+	serve --metrics 127.0.0.1:$mp --max-streams 1 &&
+	gsttc two.ul >out && gsttc --lang xx short.ul >out2 &&
+	curl -sf http://127.0.0.1:$mp/metrics >m &&
+	grep -qx "gstt_calls_total{method=\"StreamingRecognize\"} 2" m &&
+	grep -qx "gstt_status_total{code=\"OK\"} 1" m &&
+	grep -qx "gstt_status_total{code=\"INVALID_ARGUMENT\"} 1" m &&
+	grep -qx "gstt_results_total{final=\"true\"} 2" m &&
+	grep -qx "gstt_streams_active 0" m &&
+	grep -qx "gstt_decoders{state=\"idle\"} 1" m &&
+	a=$(sed -n "s/^gstt_audio_seconds_total //p" m) &&
+	test "$a" = "$(awk -v n=$(wc -c <two.ul) "BEGIN{printf \"%.3f\", n/8000}")" &&
+	! curl -sf http://127.0.0.1:$mp/other
+'
+
+test_done
