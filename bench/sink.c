@@ -3,8 +3,9 @@
  * by mulaw-split --exec.  The audio comes from tw-simcall --stamp, whose
  * every chunk begins with its send time (CLOCK_MONOTONIC, microseconds,
  * little-endian), so the delay from send to here is measured per chunk.
- * At EOF prints one JSON line: {"sink":1,"chunks":N,"lat_us":[...]}
- * with a sample of the delays in microseconds.
+ * At EOF prints one JSON line: {"sink":1,"chunks":N,"lat_us":[...],
+ * "warm_us":[...]}: a sample of the delays in microseconds in steady
+ * state, and those of the first second (while calls are being set up).
  *
  * usage: sink [CHUNK_BYTES]   (default 160)
  */
@@ -15,13 +16,14 @@
 #include <unistd.h>
 
 #define MAX_SAMPLES 4096
+#define WARM_CHUNKS 50	/* the first second of 20 ms chunks */
 
 int main(int argc, char **argv)
 {
 	size_t chunk = argc > 1 ? (size_t)strtoul(argv[1], NULL, 10) : 160;
 	static unsigned char buf[65536];
-	static long lat[MAX_SAMPLES];
-	size_t have = 0, nlat = 0, i;
+	static long lat[MAX_SAMPLES], warm[WARM_CHUNKS];
+	size_t have = 0, nlat = 0, nwarm = 0, i;
 	unsigned long long chunks = 0;
 	ssize_t r;
 
@@ -41,7 +43,9 @@ int main(int argc, char **argv)
 			for (i = 0; i < 8; i++)
 				sent |= (uint64_t)buf[off + i] << (8 * i);
 			/* keep an even sample across the whole run */
-			if (nlat < MAX_SAMPLES)
+			if (chunks < WARM_CHUNKS)
+				warm[nwarm++] = (long)(now - (int64_t)sent);
+			else if (nlat < MAX_SAMPLES)
 				lat[nlat++] = (long)(now - (int64_t)sent);
 			else if (chunks % 16 == 0)
 				lat[(chunks / 16) % MAX_SAMPLES] =
@@ -55,6 +59,9 @@ int main(int argc, char **argv)
 	printf("{\"sink\":1,\"chunks\":%llu,\"lat_us\":[", chunks);
 	for (i = 0; i < nlat; i++)
 		printf("%s%ld", i ? "," : "", lat[i]);
+	printf("],\"warm_us\":[");
+	for (i = 0; i < nwarm; i++)
+		printf("%s%ld", i ? "," : "", warm[i]);
 	printf("]}\n");
 	return 0;
 }

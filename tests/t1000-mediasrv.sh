@@ -314,7 +314,12 @@ test_expect_success 'a stalled reader: drops are counted and reported' '
 	wait_port $port &&
 	stream_lines $SID1 $CALL1 400 >in.ndjson &&
 	as_script in.ndjson | tl-wsclient --timeout 30 ws://127.0.0.1:$port/media >/dev/null &&
-	curl -sf http://127.0.0.1:$port/metrics >metrics &&
+	n=0 &&
+	until curl -sf http://127.0.0.1:$port/metrics >metrics &&
+	      grep -q "messages_total{event=\"stop\"} 1" metrics; do
+		test $n -lt 100 || return 1
+		sleep 0.1; n=$((n + 1))
+	done &&
 	{ cat <&4 >srv.out & } &&
 	rpid=$! &&
 	stop_server &&

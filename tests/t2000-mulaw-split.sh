@@ -16,7 +16,7 @@ test_expect_success 'setup: two calls of tones' '
 '
 
 test_expect_success '--help, --version and usage errors' '
-	mulaw-split --help >out && grep -q "^Usage: mulaw-split" out &&
+	mulaw-split --help >out && grep -q "^usage: mulaw-split" out &&
 	mulaw-split --version >out && grep -q "^mulaw-split (tapline) " out &&
 	expect_status 2 mulaw-split --format mp3 </dev/null 2>err &&
 	grep -q "invalid format" err &&

@@ -45,7 +45,7 @@ struct opts opt = {
 struct global g;
 
 static const char usage_text[] =
-"Usage: mulaw-split [-o PATTERN] [-s PATTERN] [-e CMD] [-f FORMAT]\n"
+"usage: mulaw-split [-o PATTERN] [-s PATTERN] [-e CMD] [-f FORMAT]\n"
 "                   [-t TRACKS] [OPTION]...\n"
 "Split Twilio media NDJSON on stdin into per-track audio; write events\n"
 "NDJSON on stdout.\n"
