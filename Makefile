@@ -32,7 +32,7 @@ DEFS = -D_GNU_SOURCE -DTAPLINE_VERSION='"$(VERSION)"' \
        -DTAPLINE_DATADIR='"$(DATADIR)"'
 ALL_CFLAGS = $(WARN) $(DEFS) -Ilib -I$(O)/gen $(PKG_CFLAGS) $(CFLAGS)
 
-PROGS = tw-mediasrv mulaw-split tw-simcall
+PROGS = tw-mediasrv mulaw-split tw-simcall gstt-stream
 SCRIPTS =
 
 # What each program links besides lib/.

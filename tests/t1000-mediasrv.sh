@@ -33,21 +33,6 @@ SID2=MZ22222222222222222222222222222222
 CALL1=CA11111111111111111111111111111111
 CALL2=CA22222222222222222222222222222222
 
-# start_server [options]: tw-mediasrv on a free port, stdout to srv.out
-start_server() {
-	port=$(free_port) &&
-	run_bg tw-mediasrv --listen 127.0.0.1:$port "$@" >srv.out 2>srv.err &&
-	srv_pid=$! &&
-	wait_port $port &&
-	URL=ws://127.0.0.1:$port/media
-}
-
-# stop_server: SIGTERM, and it must exit 0 having flushed its output
-stop_server() {
-	kill -TERM $srv_pid &&
-	wait $srv_pid &&
-	test_bg_pids=$(echo $test_bg_pids | tr " " "\n" | grep -vx $srv_pid || :)
-}
 
 test_expect_success 'refuses a public address without a token' '
 	expect_status 1 tw-mediasrv --listen 0.0.0.0:$(free_port) 2>err &&

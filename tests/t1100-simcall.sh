@@ -4,21 +4,6 @@ test_description='tw-simcall plays audio files as Twilio Media Streams'
 
 CONNECTED='{"event":"connected","protocol":"Call","version":"1.0.0"}'
 
-# start_server [options]: tw-mediasrv on a free port, stdout to srv.out
-start_server() {
-	port=$(free_port) &&
-	run_bg tw-mediasrv --listen 127.0.0.1:$port "$@" >srv.out 2>srv.err &&
-	srv_pid=$! &&
-	wait_port $port &&
-	URL=ws://127.0.0.1:$port/media
-}
-
-# stop_server: SIGTERM; it exits 0 once its output is written
-stop_server() {
-	kill -TERM $srv_pid &&
-	wait $srv_pid &&
-	test_bg_pids=$(echo $test_bg_pids | tr " " "\n" | grep -vx $srv_pid || :)
-}
 
 # payloads TRACK [SID] < capture: the track's audio, base64-decoded
 payloads() {

@@ -13,19 +13,20 @@ fake() {
 	wait_port $PORT
 }
 
+
 # gstt-stream at the fake, bounded in time.
 gstt() {
 	timeout 120 gstt-stream --endpoint 127.0.0.1:$PORT "$@"
 }
 
-# check_finals EVENTS N: the final transcripts list blocks b0..bN-1 once
-# each, in order; seq runs 0, 1, 2...; each final starts where the one
+# check_finals EVENTS N [K]: the final transcripts list blocks bK..bN-1
+# (K is 0 unless given) once each, in order; seq runs 0, 1, 2...; each final starts where the one
 # before ended, at its first block, and ends one block past its last
 # (80 blocks a second): one timeline, no gap, no overlap.
 check_finals() {
 	jq -r 'select(.type == "transcript" and .final) |
 		"\(.seq)\t\(.start)\t\(.end)\t\(.text)"' "$1" >finals.tsv &&
-	awk -F '\t' -v n="$2" '
+	awk -F '\t' -v n="$2" -v k="${3:-0}" '
 	{
 		if ($1 != NR - 1) { print "seq " $1 " at final " NR; bad = 1 }
 		if (NR > 1 && $2 != prev) {
@@ -34,8 +35,8 @@ check_finals() {
 		}
 		m = split($4, w, " ")
 		for (i = 1; i <= m; i++) {
-			if (w[i] != "b" (k + 0)) {
-				print "final " NR ": " w[i] " where b" (k + 0) \
+			if (w[i] != "b" k) {
+				print "final " NR ": " w[i] " where b" k \
 					" was due"; bad = 1; exit 1
 			}
 			if (i == 1 && $2 * 80 != k) {
@@ -52,7 +53,7 @@ check_finals() {
 	}
 	END {
 		if (!bad && k != n) {
-			print "finals cover " k " blocks, not " n; bad = 1
+			print "finals end at block " k ", not " n; bad = 1
 		}
 		exit bad
 	}' finals.tsv
@@ -140,7 +141,9 @@ test_expect_success 'dropped connection: reconnect with backoff, nothing lost' '
 		--drop-after-bytes 200000 &&
 	fakepid=$! &&
 	wait_port $PORT &&
-	{ gstt <six.ul >ev 2>err & gpid=$!; } &&
+	run_bg_in six.ul timeout 120 gstt-stream --endpoint 127.0.0.1:$PORT \
+		>ev 2>err &&
+	gpid=$! &&
 	wait_for fake.log " drop" &&
 	n=0 && while kill -0 $fakepid 2>/dev/null && [ $n -lt 50 ]; do
 		sleep 0.1; n=$((n + 1)); done &&
@@ -259,20 +262,44 @@ test_expect_success 'the replay cap drops what no final covered, and says so' '
 	grep -q "^stream=3 bytes=32000 first=1280 " fake.log
 '
 
+test_expect_success 'a live pipe over --buffer loses its oldest audio, and says' '
+	PORT=$(free_port) && rm -f fake.log &&
+	tl-fakespeech --gen-blocks 12000 >150s.ul &&
+	mkfifo flood &&
+	exec 7<>flood &&
+	test_when_finished "exec 7>&-" &&
+	run_bg_in flood timeout 60 gstt-stream --endpoint 127.0.0.1:$PORT \
+		--buffer 120 >ev 2>err 7>&- &&
+	gpid=$! &&
+	cat 150s.ul >&7 &&
+	sleep 1 &&
+	run_bg tl-fakespeech --listen 127.0.0.1:$PORT --log fake.log 7>&- &&
+	wait_port $PORT &&
+	exec 7>&- &&
+	expect_status 0 wait $gpid &&
+	check_finals ev 12000 2400 &&
+	grep -q "30.000 s over the buffer" err &&
+	grep -q "^stream=1 bytes=960000 first=2400 " fake.log &&
+	all_true ev "select(.code == \"DATA_LOSS\")" \
+		".message | startswith(\"buffer full\")"
+'
+
 test_expect_success 'SIGTERM: what was read is transcribed, exit 0' '
 	fake &&
 	mkfifo in &&
-	{ timeout 60 gstt-stream --endpoint 127.0.0.1:$PORT <in >ev 2>err &
-	  gpid=$!; } &&
-	exec 7>in &&
+	exec 7<>in &&
 	test_when_finished "exec 7>&-" &&
+	run_bg_in in timeout 60 gstt-stream --endpoint 127.0.0.1:$PORT \
+		>ev 2>err 7>&- &&
+	gpid=$! &&
 	head -c 12000 ten.ul >&7 &&
-	# an interim to 1.3 s: all 12000 bytes were read (the rest is held,
-	# not yet sent, and must still be transcribed)
 	wait_for ev "\"end\":1.3" &&
 	kill -TERM $gpid &&
 	expect_status 0 wait $gpid &&
-	check_finals ev 120
+	# all that reached the service, and only that, is in the finals
+	n=$(sed -n "s/^stream=1 bytes=\([0-9]*\) .*status=OK$/\1/p" fake.log) &&
+	test $n -ge 10400 &&
+	check_finals ev $((n / 100))
 '
 
 test_expect_success 'auth: refused credentials exit 3, with an event' '
@@ -310,10 +337,11 @@ test_expect_success 'invalid argument from the service: exit 4' '
 test_expect_success 'nothing listening: exit 5 after --give-up, or at EOF' '
 	PORT=$(free_port) &&
 	mkfifo live &&
-	{ timeout 60 gstt-stream --endpoint 127.0.0.1:$PORT --give-up 1 \
-		<live >ev 2>err & gpid=$!; } &&
-	exec 7>live &&
+	exec 7<>live &&
 	test_when_finished "exec 7>&-" &&
+	run_bg_in live timeout 60 gstt-stream --endpoint 127.0.0.1:$PORT \
+		--give-up 1 >ev 2>err 7>&- &&
+	gpid=$! &&
 	cat five.ul >&7 &&
 	expect_status 5 wait $gpid &&
 	grep -q "giving up: service unavailable too long" err &&

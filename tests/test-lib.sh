@@ -48,6 +48,16 @@ run_bg() {
 	test_bg_pids="$test_bg_pids $!"
 }
 
+# run_bg_in FILE command...: as run_bg, with stdin from FILE.  (Without
+# job control a command started with & reads /dev/null, even when a
+# redirection was meant for it, so redirect inside the job.)
+run_bg_in() {
+	_in=$1
+	shift
+	"$@" <"$_in" &
+	test_bg_pids="$test_bg_pids $!"
+}
+
 # Register a command to run when the current case ends, pass or fail.
 test_when_finished() {
 	test_cleanup="$*; $test_cleanup"
@@ -162,4 +172,21 @@ wait_for() {
 		sleep 0.1; n=$((n + 1))
 	done
 	say "timed out waiting for '${2:-}' in $1"; return 1
+}
+
+# start_server [options]: tw-mediasrv on a free port; its stdout in
+# srv.out, stderr in srv.err; sets port, srv_pid and URL.
+start_server() {
+	port=$(free_port) &&
+	run_bg tw-mediasrv --listen 127.0.0.1:$port "$@" >srv.out 2>srv.err &&
+	srv_pid=$! &&
+	wait_port $port &&
+	URL=ws://127.0.0.1:$port/media
+}
+
+# stop_server: SIGTERM; it must exit 0 once its output is written.
+stop_server() {
+	kill -TERM $srv_pid &&
+	wait $srv_pid &&
+	test_bg_pids=$(echo $test_bg_pids | tr " " "\n" | grep -vx $srv_pid || :)
 }

@@ -22,6 +22,9 @@ typedef Google__Cloud__Speech__V1__StreamingRecognizeResponse Response;
 typedef Google__Cloud__Speech__V1__StreamingRecognitionResult Result;
 typedef Google__Cloud__Speech__V1__SpeechRecognitionAlternative Alt;
 
+#define EOSU GOOGLE__CLOUD__SPEECH__V1__STREAMING_RECOGNIZE_RESPONSE__\
+SPEECH_EVENT_TYPE__END_OF_SINGLE_UTTERANCE
+
 /* Valid UTF-8 for jansson: each bad byte becomes U+FFFD. */
 static json_t *jstr(const char *s)
 {
@@ -38,7 +41,8 @@ static json_t *jstr(const char *s)
 	while (i < n) {
 		unsigned char c = p[i];
 		size_t len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 :
-			     (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+			     (c & 0xF0) == 0xE0 ? 3 :
+			     (c & 0xF8) == 0xF0 ? 4 : 0;
 		size_t k;
 
 		if (len > 1 && i + len <= n) {
@@ -311,7 +315,9 @@ static int emit_interim(const struct out *o, struct timeline *t,
 int resp_handle(const struct out *o, struct timeline *t, const uint8_t *p,
 		size_t n)
 {
-	Response *r = google__cloud__speech__v1__streaming_recognize_response__unpack(NULL, n, p);
+	Response *r = (Response *)protobuf_c_message_unpack(
+		&google__cloud__speech__v1__streaming_recognize_response__descriptor,
+		NULL, n, p);
 	size_t i, first_interim;
 	int flags = 0;
 
@@ -322,7 +328,7 @@ int resp_handle(const struct out *o, struct timeline *t, const uint8_t *p,
 			 r->error->message ? r->error->message : "");
 		flags |= RESP_ERROR;
 	}
-	if (r->speech_event_type == GOOGLE__CLOUD__SPEECH__V1__STREAMING_RECOGNIZE_RESPONSE__SPEECH_EVENT_TYPE__END_OF_SINGLE_UTTERANCE)
+	if (r->speech_event_type == EOSU)
 		flags |= RESP_EOSU;
 	/* finals first, then the interims, as the service orders them */
 	first_interim = r->n_results;
@@ -353,6 +359,6 @@ int resp_handle(const struct out *o, struct timeline *t, const uint8_t *p,
 			free(rs);
 		}
 	}
-	google__cloud__speech__v1__streaming_recognize_response__free_unpacked(r, NULL);
+	protobuf_c_message_free_unpacked(&r->base, NULL);
 	return flags;
 }

@@ -94,6 +94,7 @@ void input_raw(struct input *, int fd, int mulaw, int rate);
 int input_files(struct input *, char **names, int n, int mulaw, int rate);
 int input_start(struct input *, double buffer_seconds, int realtime);
 void input_get(struct input *, struct input_state *);
+/* Copy [off, off + n) if all still held; the bytes copied (or 0). */
 size_t input_copy(struct input *, int64_t off, uint8_t *dst, size_t n);
 void input_release(struct input *, int64_t off);
 void input_stop(struct input *);

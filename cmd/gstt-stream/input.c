@@ -270,7 +270,8 @@ static void *reader(void *arg)
 				continue;
 			if (n < 0) {
 				snprintf(err, sizeof err, "cannot read "
-					 "standard input: %s", strerror(errno));
+					 "standard input: %s",
+					 strerror(errno));
 				finish(in, err);
 				break;
 			}
@@ -339,8 +340,8 @@ size_t input_copy(struct input *in, int64_t off, uint8_t *dst, size_t n)
 
 	pthread_mutex_lock(&in->mu);
 	if (off < in->tail)
-		off = in->tail;
-	if (off + (int64_t)n > in->head)
+		n = 0;		/* dropped since the caller looked */
+	else if (off + (int64_t)n > in->head)
 		n = in->head > off ? (size_t)(in->head - off) : 0;
 	while (done < n) {
 		size_t at = (size_t)((off + (int64_t)done) %

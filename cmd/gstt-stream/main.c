@@ -36,11 +36,15 @@
 #include "log.h"
 
 #define METHOD "/google.cloud.speech.v1.Speech/StreamingRecognize"
+#define ENC(x) GOOGLE__CLOUD__SPEECH__V1__RECOGNITION_CONFIG__\
+AUDIO_ENCODING__##x
+#define REQ(x) GOOGLE__CLOUD__SPEECH__V1__STREAMING_RECOGNIZE_REQUEST__\
+STREAMING_REQUEST_##x
 #define GOOGLE "speech.googleapis.com:443"
 #define MAX_ALT_LANGS 3
 #define MAX_REQUEST 24000	/* Google takes 25 KB of audio a request */
 #define CLOSE_TIMEOUT_MS 10000	/* for the last results of a restart */
-#define SEND_STALL_MS 30000	/* one message not taken: the link is dead */
+#define SEND_STALL_MS 30000	/* a message not taken: the link is dead */
 #define HEALTHY_MS 10000	/* a stream this old ends an outage */
 
 static const char usage[] =
@@ -174,6 +178,7 @@ static int64_t retry_at, idle_mark = -1, outage_since = -1, eof_since = -1;
 static int64_t heard;	/* the service heard everything before this */
 static int backoff_n, eof_done, out_failed;
 static uint64_t dropped_seen, capped;
+static int64_t drop_report = -5000;
 static volatile sig_atomic_t signalled;
 
 static int write_stdout(void *ctx, const char *line, size_t len)
@@ -203,6 +208,15 @@ static const char *env(const char *name)
 	return v && v[0] ? v : NULL;
 }
 
+static void add_phrase(const char *p)
+{
+	opt.phrases = realloc(opt.phrases,
+			      (opt.nphrases + 1) * sizeof *opt.phrases);
+	if (!opt.phrases || !(opt.phrases[opt.nphrases] = strdup(p)))
+		die(1, "out of memory");
+	opt.nphrases++;
+}
+
 static void add_phrases_file(const char *path)
 {
 	FILE *f = fopen(path, "r");
@@ -215,27 +229,13 @@ static void add_phrases_file(const char *path)
 	while ((n = getline(&line, &cap, f)) >= 0) {
 		while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
 			line[--n] = '\0';
-		if (n == 0)
-			continue;
-		opt.phrases = realloc(opt.phrases,
-				      (opt.nphrases + 1) * sizeof *opt.phrases);
-		if (!opt.phrases || !(opt.phrases[opt.nphrases] = strdup(line)))
-			die(1, "out of memory");
-		opt.nphrases++;
+		if (n > 0)
+			add_phrase(line);
 	}
 	if (ferror(f))
 		die(1, "cannot read '%s': %s", path, strerror(errno));
 	free(line);
 	fclose(f);
-}
-
-static void add_phrase(const char *p)
-{
-	opt.phrases = realloc(opt.phrases,
-			      (opt.nphrases + 1) * sizeof *opt.phrases);
-	if (!opt.phrases || !(opt.phrases[opt.nphrases] = strdup(p)))
-		die(1, "out of memory");
-	opt.nphrases++;
 }
 
 static void parse_options(int argc, char **argv)
@@ -355,9 +355,7 @@ static void build_config(void)
 	Google__Cloud__Speech__V1__StreamingRecognizeRequest rq =
 		GOOGLE__CLOUD__SPEECH__V1__STREAMING_RECOGNIZE_REQUEST__INIT;
 
-	rc.encoding = in.mulaw ?
-		GOOGLE__CLOUD__SPEECH__V1__RECOGNITION_CONFIG__AUDIO_ENCODING__MULAW :
-		GOOGLE__CLOUD__SPEECH__V1__RECOGNITION_CONFIG__AUDIO_ENCODING__LINEAR16;
+	rc.encoding = in.mulaw ? ENC(MULAW) : ENC(LINEAR16);
 	rc.sample_rate_hertz = in.rate;
 	rc.audio_channel_count = 1;
 	rc.language_code = (char *)opt.language;
@@ -379,7 +377,7 @@ static void build_config(void)
 	sc.config = &rc;
 	sc.single_utterance = opt.single;
 	sc.interim_results = opt.interim;
-	rq.streaming_request_case = GOOGLE__CLOUD__SPEECH__V1__STREAMING_RECOGNIZE_REQUEST__STREAMING_REQUEST_STREAMING_CONFIG;
+	rq.streaming_request_case = REQ(STREAMING_CONFIG);
 	rq.streaming_config = &sc;
 	config_msg = pb_to_buffer(&rq.base);
 }
@@ -452,7 +450,8 @@ static int adc_file_exists(void)
 static int make_channel(void)
 {
 	const char *ep = opt.endpoint ? opt.endpoint : env("GSTT_ENDPOINT");
-	const char *key = env("GSTT_API_KEY"), *token = env("GSTT_ACCESS_TOKEN");
+	const char *key = env("GSTT_API_KEY");
+	const char *token = env("GSTT_ACCESS_TOKEN");
 	const char *project = env("GOOGLE_CLOUD_PROJECT");
 	const char *gac = env("GOOGLE_APPLICATION_CREDENTIALS");
 	grpc_channel_credentials *creds;
@@ -494,8 +493,8 @@ static int make_channel(void)
 		if (!gac && !opt.adc && !adc_file_exists()) {
 			log_error("no credentials for %s: set "
 				  "GOOGLE_APPLICATION_CREDENTIALS to a key "
-				  "file, or GSTT_API_KEY, or GSTT_ACCESS_TOKEN, "
-				  "or use --endpoint", ep);
+				  "file, or GSTT_API_KEY, or "
+				  "GSTT_ACCESS_TOKEN, or use --endpoint", ep);
 			return EXIT_AUTH;
 		}
 		creds = grpc_google_default_credentials_create(NULL);
@@ -654,7 +653,7 @@ static void send_audio(const struct input_state *is, int64_t now)
 		n = avail;
 	if (input_copy(&in, tl.sent, buf, (size_t)n) != (size_t)n)
 		return;
-	rq.streaming_request_case = GOOGLE__CLOUD__SPEECH__V1__STREAMING_RECOGNIZE_REQUEST__STREAMING_REQUEST_AUDIO_CONTENT;
+	rq.streaming_request_case = REQ(AUDIO_CONTENT);
 	rq.audio_content.data = buf;
 	rq.audio_content.len = (size_t)n;
 	st.sbuf = pb_to_buffer(&rq.base);
@@ -748,6 +747,7 @@ static void stream_limit(const char *details)
 {
 	const char *p = strstr(details, "stream duration of ");
 	long long lim;
+	int64_t lim_end;
 	char *end;
 
 	if (!p)
@@ -757,8 +757,9 @@ static void stream_limit(const char *details)
 	lim = strtoll(p, &end, 10);
 	if (errno || end == p || lim < 2 || lim > 86400)
 		return;
-	if (tl.base + lim * tl.bps < tl.sent && tl.base + lim * tl.bps > tl.heard)
-		tl.heard = tl.base + lim * tl.bps;
+	lim_end = tl.base + lim * tl.bps;
+	if (lim_end < tl.sent && lim_end > tl.heard)
+		tl.heard = lim_end;
 	if (lim * 950 < opt.restart_ms) {
 		opt.restart_ms = lim * 950;
 		log_info("streams restart after %.1f s from now on",
@@ -869,6 +870,15 @@ static int stream_end(int64_t now)
 	return 1;
 }
 
+static void report_dropped(uint64_t dropped)
+{
+	log_warn("buffer full: %.3f s of audio dropped so far",
+		 (double)dropped / (double)tl.bps);
+	event_error(&out, "DATA_LOSS", "buffer full: %.3f s of audio "
+		    "dropped so far", (double)dropped / (double)tl.bps);
+	dropped_seen = dropped;
+}
+
 static int give_up(const char *why)
 {
 	log_error("giving up: %s", why);
@@ -885,13 +895,10 @@ static int step(void)
 	input_get(&in, &is);
 	if (is.eof && eof_since < 0)
 		eof_since = now;
-	if (is.dropped > dropped_seen) {
-		log_warn("buffer full: %.3f s of audio dropped so far",
-			 (double)is.dropped / (double)tl.bps);
-		event_error(&out, "DATA_LOSS", "buffer full: %.3f s of audio "
-			    "dropped so far", (double)is.dropped /
-			    (double)tl.bps);
-		dropped_seen = is.dropped;
+	/* at most one report in 5 s while a flood lasts; the rest at exit */
+	if (is.dropped > dropped_seen && now - drop_report >= 5000) {
+		report_dropped(is.dropped);
+		drop_report = now;
 	}
 	if (out_failed)
 		return 1;
@@ -956,6 +963,7 @@ static int step(void)
 
 int main(int argc, char **argv)
 {
+	struct input_state last;
 	struct sigaction sa;
 	int rc, stopping = 0;
 
@@ -1033,6 +1041,9 @@ int main(int argc, char **argv)
 		grpc_metadata_array_destroy(&st.tmd);
 		grpc_call_unref(st.call);
 	}
+	input_get(&in, &last);		/* the reader may still run */
+	if (last.dropped > dropped_seen)
+		report_dropped(last.dropped);
 	if (capped > 0 || dropped_seen > 0)
 		log_warn("audio not transcribed: %.3f s over the replay cap, "
 			 "%.3f s over the buffer",

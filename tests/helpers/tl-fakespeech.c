@@ -52,6 +52,8 @@
 #include "grpcpb.h"
 
 #define METHOD "/google.cloud.speech.v1.Speech/StreamingRecognize"
+#define REQ(x) GOOGLE__CLOUD__SPEECH__V1__STREAMING_RECOGNIZE_REQUEST__\
+STREAMING_REQUEST_##x
 #define BLOCK 100
 #define MAX_AUDIO (25 * 1024)
 
@@ -73,7 +75,7 @@ struct fcall {
 	grpc_call *call;
 	gpr_timespec deadline;
 	grpc_metadata_array md;
-	grpc_byte_buffer *rbuf, *sbuf;	/* sbuf: until its send completes */
+	grpc_byte_buffer *rbuf, *sbuf;	/* sbuf: till its send is done */
 	int id, outstanding, cancelled;
 	int sending, status_started, closing, half_closed;
 	grpc_status_code code;
@@ -83,7 +85,7 @@ struct fcall {
 	int got_config, interim, words;
 	long bps;		/* bytes per second, from the config */
 	long long bytes;	/* audio received */
-	long long fin;		/* stream-relative end of the last final */
+	long long fin;		/* end of the last final in the stream */
 	long long last_interim;
 	int64_t close_due, last_audio;	/* mono_ms */
 	unsigned char blk[BLOCK];
@@ -249,8 +251,7 @@ static void send_result(struct fcall *c, int final, long long end)
 		GOOGLE__CLOUD__SPEECH__V1__STREAMING_RECOGNIZE_RESPONSE__INIT;
 	Google__Cloud__Speech__V1__StreamingRecognitionResult res =
 		GOOGLE__CLOUD__SPEECH__V1__STREAMING_RECOGNITION_RESULT__INIT;
-	Google__Cloud__Speech__V1__SpeechRecognitionAlternative alt =
-		GOOGLE__CLOUD__SPEECH__V1__SPEECH_RECOGNITION_ALTERNATIVE__INIT;
+	Google__Cloud__Speech__V1__SpeechRecognitionAlternative alt;
 	Google__Cloud__Speech__V1__StreamingRecognitionResult *rp = &res;
 	Google__Cloud__Speech__V1__SpeechRecognitionAlternative *ap = &alt;
 	Google__Protobuf__Duration endt = GOOGLE__PROTOBUF__DURATION__INIT;
@@ -259,6 +260,7 @@ static void send_result(struct fcall *c, int final, long long end)
 	size_t n = c->npend, i;
 	long long bstart;
 
+	google__cloud__speech__v1__speech_recognition_alternative__init(&alt);
 	if (final) {
 		n = (size_t)((end - c->fin) / BLOCK);
 		if (n > c->npend)
@@ -310,7 +312,8 @@ static void send_result(struct fcall *c, int final, long long end)
 	free(wp);
 	free(wt);
 	if (final) {
-		memmove(c->pend, c->pend + n, (c->npend - n) * sizeof *c->pend);
+		memmove(c->pend, c->pend + n,
+			(c->npend - n) * sizeof *c->pend);
 		c->npend -= n;
 		c->fin = end;
 		c->nfinals++;
@@ -360,8 +363,9 @@ static void audio(struct fcall *c, const uint8_t *p, size_t n)
 		if (limit > 0 && c->bytes >= limit) {
 			char m[128];
 
-			snprintf(m, sizeof m, "Exceeded maximum allowed stream "
-				 "duration of %ld seconds.", max_stream_s);
+			snprintf(m, sizeof m, "Exceeded maximum allowed "
+				 "stream duration of %ld seconds.",
+				 max_stream_s);
 			finish(c, GRPC_STATUS_OUT_OF_RANGE, m);
 			break;
 		}
@@ -465,8 +469,9 @@ static void config(struct fcall *c,
 
 		boost = sp->boost;
 		for (j = 0; j < sp->n_phrases; j++)
-			po += (size_t)snprintf(phrases + po, po < sizeof phrases
-					       ? sizeof phrases - po : 0,
+			po += (size_t)snprintf(phrases + po,
+					       po < sizeof phrases ?
+					       sizeof phrases - po : 0,
 					       "%s%s", po ? "|" : "",
 					       sp->phrases[j]);
 	}
@@ -475,7 +480,8 @@ static void config(struct fcall *c,
 	      "profanity=%d maxalt=%d single=%d phrases=%s boost=%g",
 	      c->id, rc->encoding, rc->sample_rate_hertz,
 	      rc->audio_channel_count, rc->language_code, alts,
-	      rc->model ? rc->model : "", rc->use_enhanced, sc->interim_results,
+	      rc->model ? rc->model : "", rc->use_enhanced,
+	      sc->interim_results,
 	      rc->enable_automatic_punctuation, rc->enable_word_time_offsets,
 	      rc->profanity_filter, rc->max_alternatives,
 	      sc->single_utterance, phrases, boost);
@@ -486,20 +492,21 @@ static void request(struct fcall *c, grpc_byte_buffer *b)
 	Google__Cloud__Speech__V1__StreamingRecognizeRequest *r;
 
 	r = (Google__Cloud__Speech__V1__StreamingRecognizeRequest *)
-		pb_from_buffer(b, &google__cloud__speech__v1__streaming_recognize_request__descriptor);
+		pb_from_buffer(b,
+		&google__cloud__speech__v1__streaming_recognize_request__descriptor);
 	if (!r) {
 		finish(c, GRPC_STATUS_INVALID_ARGUMENT,
 		       "Invalid request: cannot parse.");
 		return;
 	}
 	if (!c->got_config) {
-		if (r->streaming_request_case != GOOGLE__CLOUD__SPEECH__V1__STREAMING_RECOGNIZE_REQUEST__STREAMING_REQUEST_STREAMING_CONFIG)
+		if (r->streaming_request_case != REQ(STREAMING_CONFIG))
 			finish(c, GRPC_STATUS_INVALID_ARGUMENT, "Invalid "
 			       "request: the first message must hold "
 			       "streaming_config.");
 		else
 			config(c, r->streaming_config);
-	} else if (r->streaming_request_case != GOOGLE__CLOUD__SPEECH__V1__STREAMING_RECOGNIZE_REQUEST__STREAMING_REQUEST_AUDIO_CONTENT) {
+	} else if (r->streaming_request_case != REQ(AUDIO_CONTENT)) {
 		finish(c, GRPC_STATUS_INVALID_ARGUMENT, "Invalid request: "
 		       "streaming_config may only come first.");
 	} else if (r->audio_content.len > MAX_AUDIO) {
