@@ -111,7 +111,7 @@ test_done() {
 	trap - EXIT
 	say "1..$test_count"
 	if [ $test_failed -eq 0 ]; then
-		cd "$TEST_DIR" && rm -rf "$TRASH"
+		[ -n "${TEST_KEEP:-}" ] || { cd "$TEST_DIR" && rm -rf "$TRASH"; }
 		exit 0
 	fi
 	diag "failed $test_failed of $test_count; scratch kept in $TRASH"

@@ -212,9 +212,9 @@ void event_emit(json_t *ev)
 	json_decref(ev);
 }
 
-static void error_event_v(const char *source, const struct stream *st,
-			  const char *sid, int track, const char *code,
-			  const char *fmt, va_list ap)
+static __attribute__((format(printf, 6, 0))) void
+error_event_v(const char *source, const struct stream *st, const char *sid,
+	      int track, const char *code, const char *fmt, va_list ap)
 {
 	char msg[512];
 	json_t *ev = event_new("error", st, track);
