@@ -32,7 +32,7 @@ DEFS = -D_GNU_SOURCE -DTAPLINE_VERSION='"$(VERSION)"' \
        -DTAPLINE_DATADIR='"$(DATADIR)"'
 ALL_CFLAGS = $(WARN) $(DEFS) -Ilib -I$(O)/gen $(PKG_CFLAGS) $(CFLAGS)
 
-PROGS = tw-mediasrv mulaw-split tw-simcall gstt-stream
+PROGS = tw-mediasrv mulaw-split tw-simcall gstt-stream gstt-serve
 SCRIPTS =
 
 # What each program links besides lib/.
@@ -117,6 +117,11 @@ build/fuzz/%: tests/fuzz/%.c $(LIB_SRC) lib/*.h $(PB_C)
 	$(CLANG) $(WARN) -Wno-missing-prototypes -Wno-missing-braces $(DEFS) \
 		-Ilib -I$(O)/gen $(PKG_CFLAGS) $(FUZZ_FLAGS) -o $@ $< \
 		$(LIB_SRC) $(PB_C) $(ALL_LIBS)
+
+# Targets that compile a program's own source in.
+build/fuzz/fuzz-speechreq: cmd/gstt-serve/request.c cmd/gstt-serve/gstt-serve.h
+build/fuzz/fuzz-speechresp: cmd/gstt-stream/events.c cmd/gstt-stream/gstt.h
+build/fuzz/fuzz-splitline: $(wildcard cmd/mulaw-split/*.c cmd/mulaw-split/*.h)
 
 fuzz: $(FUZZERS)
 

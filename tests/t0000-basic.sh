@@ -2,7 +2,7 @@
 test_description='every program follows the conventions of tapline(7)'
 . "$(dirname "$0")/test-lib.sh"
 
-PROGS="tw-mediasrv mulaw-split tw-simcall gstt-stream"
+PROGS="tw-mediasrv mulaw-split tw-simcall gstt-stream gstt-serve"
 
 for p in $PROGS; do
 	test_expect_success "$p --version names the program and tapline" "

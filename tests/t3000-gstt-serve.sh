@@ -15,12 +15,6 @@ gsttc() {
 	timeout 60 tl-gsttc --addr 127.0.0.1:$PORT "$@"
 }
 
-# Speech made by flite, on the phone path: 8 kHz mu-law, as Twilio sends.
-speak() {
-	flite -voice "${VOICE:-rms}" -t "$1" -o "$2.wav" &&
-	sox "$2.wav" -r 8000 -e u-law -t raw "$2.ul"
-}
-
 # Word error rate of hypothesis file $2 against reference file $1, in
 # whole percent.
 wer() {
@@ -71,7 +65,7 @@ test_expect_success 'setup: ten sentences of phone speech' '
 	the meeting has been moved to the large conference room
 	thank you very much for your help have a nice day
 	EOF
-	sox -n -r 16000 -c 1 sil.wav trim 0 0.8 &&
+	sox -R -n -r 16000 -c 1 sil.wav trim 0 0.8 &&
 	n=0 && parts="sil.wav" &&
 	while read -r line; do
 		n=$((n + 1)) &&
@@ -79,12 +73,12 @@ test_expect_success 'setup: ten sentences of phone speech' '
 		parts="$parts s$n.wav sil.wav" || return 1
 	done <ref.txt &&
 	test $n = 10 &&
-	sox $parts ten.wav &&
-	sox ten.wav -r 8000 -e u-law -t raw ten.ul &&
-	sox ten.wav -t raw -e signed -b 16 -L ten.s16 &&
-	sox sil.wav s1.wav sil.wav s4.wav sil.wav two.wav &&
-	sox two.wav -r 8000 -e u-law -t raw two.ul &&
-	sox two.wav -r 8000 -t raw -e signed -b 16 -L two8.s16 &&
+	sox -R $parts ten.wav &&
+	sox -R ten.wav -r 8000 -e u-law -t raw ten.ul &&
+	sox -R ten.wav -t raw -e signed -b 16 -L ten.s16 &&
+	sox -R sil.wav s1.wav sil.wav s4.wav sil.wav two.wav &&
+	sox -R two.wav -r 8000 -e u-law -t raw two.ul &&
+	sox -R two.wav -r 8000 -t raw -e signed -b 16 -L two8.s16 &&
 	head -n 1 ref.txt >ref1.txt && sed -n 4p ref.txt >ref4.txt &&
 	cat ref1.txt ref4.txt >ref14.txt &&
 	test $(wc -c <ten.ul) -gt 300000
@@ -176,7 +170,26 @@ test_expect_success 'LINEAR16 at 16 kHz and at 8 kHz' '
 	gsttc --encoding LINEAR16 --rate 8000 --chunk-bytes 1601 two8.s16 \
 		>out8 &&
 	finals out8 >hyp8.txt &&
-	test "$(wer ref14.txt hyp8.txt)" -lt 30
+	test "$(wer ref14.txt hyp8.txt)" -lt 40
+'
+
+test_expect_success 'results do not depend on how audio is split' '
+	serve &&
+	gsttc --words two.ul >a &&
+	gsttc --words --interim --events --chunk-bytes 333 two.ul >b &&
+	gsttc --words --chunk-bytes 8000 two.ul >c &&
+	grep "^{" a | jq -c ".results[]? | select(.final)" >fa &&
+	grep "^{" b | jq -c ".results[]? | select(.final)" >fb &&
+	grep "^{" c | jq -c ".results[]? | select(.final)" >fc &&
+	test $(wc -l <fa) = 2 && test_cmp fa fb && test_cmp fa fc
+'
+
+test_expect_success 'listens on a unix socket' '
+	run_bg gstt-serve --listen "unix:$PWD/speech.sock" 2>>srv.err &&
+	wait_for speech.sock &&
+	timeout 60 tl-gsttc --addr "unix:$PWD/speech.sock" two.ul >out &&
+	tail -n 1 out | grep -qx "status OK " &&
+	finals out >hyp.txt && test "$(wer ref14.txt hyp.txt)" -lt 40
 '
 
 test_expect_success 'unary Recognize' '
@@ -186,7 +199,7 @@ test_expect_success 'unary Recognize' '
 	test $(grep -c "^{" out) = 1 &&
 	head -n 1 out | jq -e ".billed > 0 and (.results | length) == 2" &&
 	finals out >hyp.txt &&
-	test "$(wer ref14.txt hyp.txt)" -lt 30 &&
+	test "$(wer ref14.txt hyp.txt)" -lt 40 &&
 	gsttc --unary --lang de-DE two.ul >out &&
 	tail -n 1 out | grep -q "^status INVALID_ARGUMENT .*language_code"
 '
@@ -214,7 +227,10 @@ test_expect_success 'invalid requests: INVALID_ARGUMENT with a reason' '
 	check "Invalid recognition '\''config'\'': model '\''nonesuch'\'' does not exist." --model nonesuch short.ul &&
 	check "Invalid request: the message is not a StreamingRecognizeRequest." --garbage short.ul &&
 	gsttc --lang en-GB --chunk-bytes 25600 --model phone_call short.ul >out &&
-	tail -n 1 out | grep -qx "status OK "
+	tail -n 1 out | grep -qx "status OK " &&
+	m=/google.cloud.speech.v1.Speech/LongRunningRecognize &&
+	gsttc --deadline 5 --method $m short.ul >out &&
+	tail -n 1 out | grep -qxF "status UNIMPLEMENTED Method not found: $m"
 '
 
 test_expect_success 'a stream longer than --max-stream-seconds' '
@@ -222,7 +238,7 @@ test_expect_success 'a stream longer than --max-stream-seconds' '
 	gsttc two.ul >out &&
 	tail -n 1 out | grep -qxF "status OUT_OF_RANGE Exceeded maximum allowed stream duration of 3 seconds." &&
 	finals out >hyp.txt &&
-	test $(wc -l <hyp.txt) = 1 && grep -q "calling" hyp.txt &&
+	test $(wc -l <hyp.txt) = 1 && grep -q "^hello" hyp.txt &&
 	grep "^{" out | jq -e ".results[]?.end <= 3" >ok && ! grep -q false ok
 '
 
@@ -245,17 +261,36 @@ test_expect_success 'single_utterance ends after the first utterance' '
 	grep "^{" out >resp &&
 	test $(grep -c END_OF_SINGLE_UTTERANCE resp) = 1 &&
 	finals out >hyp.txt && test $(wc -l <hyp.txt) = 1 &&
-	test "$(wer ref1.txt hyp.txt)" -lt 30 &&
+	grep -q "^hello .* help you today$" hyp.txt &&
 	# the event, then the final, which is the last response
 	tail -n 2 resp | head -n 1 | grep -q END_OF_SINGLE_UTTERANCE &&
 	tail -n 1 resp | jq -e ".results[0].final and .billed > 0"
 '
 
+test_expect_success 'voice_activity_timeout: SPEECH_ACTIVITY_TIMEOUT' '
+	serve &&
+	sox -R -n -r 8000 -c 1 -e u-law -t raw quiet.ul trim 0 3 &&
+	cat quiet.ul two.ul >late.ul &&
+	gsttc --events --start-timeout 1.5 late.ul >out &&
+	tail -n 1 out | grep -qx "status OK " &&
+	test $(grep -c "^{" out) = 1 &&
+	head -n 1 out | jq -e ".event == \"SPEECH_ACTIVITY_TIMEOUT\" and
+		.time >= 1.5 and .time < 1.7" &&
+	gsttc --events --end-timeout 0.2 two.ul >out &&
+	tail -n 1 out | grep -qx "status OK " &&
+	grep "^{" out | jq -r ".event // \"final\"" >seq &&
+	printf "%s\n" SPEECH_ACTIVITY_BEGIN SPEECH_ACTIVITY_END final \
+		SPEECH_ACTIVITY_TIMEOUT >expect &&
+	test_cmp expect seq &&
+	gsttc --start-timeout 1 short.ul >out &&
+	tail -n 1 out | grep -qxF "status INVALID_ARGUMENT Invalid request: '\''voice_activity_timeout'\'' requires '\''enable_voice_activity_events'\''."
+'
+
 test_expect_success 'two streams at once, both right; a third is refused' '
 	serve --max-streams 2 --pool 2 &&
-	VOICE=awb speak "please call me back tomorrow morning after ten" b &&
-	sox -n -r 8000 -c 1 -e u-law -t raw pad.ul trim 0 1 &&
-	cat pad.ul b.ul pad.ul b.ul pad.ul >bb.ul &&
+	sox -R sil.wav s6.wav sil.wav s7.wav sil.wav bb.wav &&
+	sox -R bb.wav -r 8000 -e u-law -t raw bb.ul &&
+	sed -n 6,7p ref.txt >ref67.txt &&
 	{ gsttc --realtime two.ul >o1 & p1=$!; } &&
 	{ gsttc --realtime bb.ul >o2 & p2=$!; } &&
 	sleep 1 &&
@@ -265,8 +300,7 @@ test_expect_success 'two streams at once, both right; a third is refused' '
 	tail -n 1 o1 | grep -qx "status OK " &&
 	tail -n 1 o2 | grep -qx "status OK " &&
 	finals o1 >h1 && finals o2 >h2 &&
-	cat ref4.txt ref4.txt >ref44.txt &&
-	test "$(wer ref14.txt h1)" -lt 30 && test "$(wer ref44.txt h2)" -lt 30
+	test "$(wer ref14.txt h1)" -lt 40 && test "$(wer ref67.txt h2)" -lt 40
 '
 
 test_expect_success 'SIGTERM: streams finish, then exit 0' '
@@ -274,7 +308,7 @@ test_expect_success 'SIGTERM: streams finish, then exit 0' '
 	{ gsttc --realtime two.ul >o1 & p1=$!; } &&
 	sleep 1 && kill -TERM $SRV &&
 	wait $p1 && tail -n 1 o1 | grep -qx "status OK " &&
-	finals o1 >h1 && test "$(wer ref14.txt h1)" -lt 30 &&
+	finals o1 >h1 && test "$(wer ref14.txt h1)" -lt 40 &&
 	wait $SRV
 '
 

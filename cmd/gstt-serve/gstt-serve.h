@@ -15,7 +15,7 @@ typedef Google__Cloud__Speech__V1__StreamingRecognitionConfig SpStreamConf;
 typedef Google__Cloud__Speech__V1__RecognitionConfig SpConf;
 typedef Google__Cloud__Speech__V1__RecognizeRequest SpUnaryReq;
 
-#define MAX_AUDIO_PER_MSG	25600	/* Google's limit per streaming request */
+#define MAX_AUDIO_PER_MSG	25600	/* Google's limit per request */
 #define MAX_UNARY_SECONDS	60	/* Google's limit for Recognize */
 #define MSG_MAX			256	/* status messages */
 
@@ -24,12 +24,19 @@ struct sconf {
 	int encoding;		/* ENCODING_MULAW or ENCODING_LINEAR16 */
 	int rate;		/* 8000 or 16000 */
 	int interim, single, vad_events, word_times, word_conf;
+	int64_t start_timeout_us, end_timeout_us;	/* 0: none */
 	char lang[36];
 };
 
 enum { ENCODING_LINEAR16 = 1, ENCODING_MULAW = 3 };
+/* protoc-c numbers the cases of a oneof by their fields */
+enum { REQ_CONFIG = 1, REQ_AUDIO = 2, AUDIO_CONTENT = 1 };
 
-/* request.c: each returns GRPC_STATUS_OK or a code with msg filled in. */
+/* request.c: parse a message (NULL if it does not); free it. */
+SpStreamReq *req_unpack_stream(const uint8_t *p, size_t n);
+SpUnaryReq *req_unpack_unary(const uint8_t *p, size_t n);
+void req_free(void *msg);
+/* Each returns GRPC_STATUS_OK or a code with msg filled in. */
 grpc_status_code req_check_config(const SpConf *c, struct sconf *out,
 				  char *msg, size_t msgsz);
 grpc_status_code req_check_stream(const SpStreamReq *r, int first,
@@ -82,10 +89,12 @@ struct stream {
 	struct stream *next;		/* cq thread: the list of all calls */
 	uint64_t id;
 	int unary;
+	int generic;			/* a method we do not have */
 
 	/* cq thread only */
 	grpc_call *call;
 	grpc_metadata_array md;
+	grpc_call_details details;	/* generic calls */
 	gpr_timespec deadline;
 	grpc_byte_buffer *rx, *tx;
 	grpc_slice status_details;
@@ -114,7 +123,7 @@ struct stream {
 	int done;			/* worker: no more items */
 	grpc_status_code done_code;
 	char done_msg[MSG_MAX];
-	int released;			/* decoder back in the pool (or none) */
+	int released;			/* decoder back in the pool, or none */
 	int64_t decoded_us;		/* audio decoded, for billing */
 
 	/* work queue membership, under the queue's lock (decode.c) */
@@ -124,10 +133,11 @@ struct stream {
 	/* worker only (decode.c) */
 	struct decoder *dec;
 	struct resampler *rs;
-	int has_odd;			/* LINEAR16 byte split across messages */
+	int has_odd;			/* a LINEAR16 sample split in two */
 	uint8_t odd;
 	int64_t pos16;			/* 16 kHz samples fed to the decoder */
 	int in_speech, begun, partial_sent, utt_count, finished, utt_open;
+	int64_t last_end16;		/* where the last utterance ended */
 	int64_t last_partial16;
 	char *last_partial;
 	struct item *finals, **finals_tail;	/* unary */
@@ -139,7 +149,7 @@ struct engine_opts {
 	const char *model, *hmm, *dict, *lm;
 	int pool, max_streams, workers;
 	int vad_prespeech, vad_postspeech, vad_startspeech;
-	double vad_threshold;
+	double vad_threshold, lw;
 	int keep_cmn;
 };
 int engine_start(const struct engine_opts *);

@@ -48,7 +48,7 @@ static const char usage[] =
 "  --drain SECONDS         on SIGTERM, let streams finish (default 10)\n"
 "  --metrics ADDR:PORT     serve Prometheus metrics at /metrics\n"
 "  --vad-postspeech N, --vad-prespeech N, --vad-startspeech N (frames),\n"
-"  --vad-threshold X, --keep-cmn   decoder tuning, see the manual\n"
+"  --vad-threshold X, --lw X, --keep-cmn  decoder tuning (see the manual)\n"
 "  -v, --verbose           more messages; -q, --quiet: errors only\n"
 "  --help, --version\n";
 
@@ -56,7 +56,7 @@ enum {
 	OPT_LISTEN = 256, OPT_REMOTE, OPT_MODEL, OPT_DICT, OPT_LM, OPT_POOL,
 	OPT_MAXSTREAMS, OPT_WORKERS, OPT_MAXSECONDS, OPT_TIMEOUT, OPT_DRAIN,
 	OPT_METRICS, OPT_POSTSPEECH, OPT_PRESPEECH, OPT_STARTSPEECH,
-	OPT_THRESHOLD, OPT_KEEPCMN, OPT_HELP, OPT_VERSION,
+	OPT_THRESHOLD, OPT_LW, OPT_KEEPCMN, OPT_HELP, OPT_VERSION,
 };
 
 /* HOST:PORT or unix:PATH; refuse what is not loopback unless allowed. */
@@ -69,7 +69,8 @@ static void check_addr(const char *opt, const char *arg, int remote,
 		return;
 	if (!remote && !cli_is_loopback(host))
 		cli_usage_error("refusing to listen on '%s' (%s): it has no "
-				"authentication; add --allow-remote", arg, opt);
+				"authentication; add --allow-remote", arg,
+				opt);
 }
 
 int main(int argc, char **argv)
@@ -83,7 +84,8 @@ int main(int argc, char **argv)
 		{"pool", required_argument, NULL, OPT_POOL},
 		{"max-streams", required_argument, NULL, OPT_MAXSTREAMS},
 		{"workers", required_argument, NULL, OPT_WORKERS},
-		{"max-stream-seconds", required_argument, NULL, OPT_MAXSECONDS},
+		{"max-stream-seconds", required_argument, NULL,
+		 OPT_MAXSECONDS},
 		{"audio-timeout", required_argument, NULL, OPT_TIMEOUT},
 		{"drain", required_argument, NULL, OPT_DRAIN},
 		{"metrics", required_argument, NULL, OPT_METRICS},
@@ -91,6 +93,7 @@ int main(int argc, char **argv)
 		{"vad-prespeech", required_argument, NULL, OPT_PRESPEECH},
 		{"vad-startspeech", required_argument, NULL, OPT_STARTSPEECH},
 		{"vad-threshold", required_argument, NULL, OPT_THRESHOLD},
+		{"lw", required_argument, NULL, OPT_LW},
 		{"keep-cmn", no_argument, NULL, OPT_KEEPCMN},
 		{"verbose", no_argument, NULL, 'v'},
 		{"quiet", no_argument, NULL, 'q'},
@@ -162,6 +165,13 @@ int main(int argc, char **argv)
 			    eo.vad_threshold > 100)
 				cli_usage_error("invalid value '%s' for "
 						"--vad-threshold", optarg);
+			break;
+		case OPT_LW:
+			eo.lw = strtod(optarg, &end);
+			if (end == optarg || *end || !(eo.lw > 0) ||
+			    eo.lw > 100)
+				cli_usage_error("invalid value '%s' for --lw",
+						optarg);
 			break;
 		case OPT_KEEPCMN: eo.keep_cmn = 1; break;
 		case 'v': log_level++; break;

@@ -8,6 +8,10 @@
 
 #include "gstt-serve.h"
 
+#define STREAM_REQ \
+	google__cloud__speech__v1__streaming_recognize_request__descriptor
+#define UNARY_REQ google__cloud__speech__v1__recognize_request__descriptor
+
 /* Model names of the v1 API; this server has one model for all. */
 static const char *const models[] = {
 	"", "default", "latest_long", "latest_short", "command_and_search",
@@ -112,8 +116,7 @@ grpc_status_code req_check_stream(const SpStreamReq *r, int first,
 		return GRPC_STATUS_INVALID_ARGUMENT;
 	}
 	if (first) {
-		if (r->streaming_request_case !=
-		    GOOGLE__CLOUD__SPEECH__V1__STREAMING_RECOGNIZE_REQUEST__STREAMING_REQUEST_STREAMING_CONFIG) {
+		if ((int)r->streaming_request_case != REQ_CONFIG) {
 			snprintf(msg, msgsz, "Invalid request: the first "
 				 "message must carry 'streaming_config' and "
 				 "no audio.");
@@ -130,20 +133,37 @@ grpc_status_code req_check_stream(const SpStreamReq *r, int first,
 				 "'enable_voice_activity_events'.");
 			return GRPC_STATUS_INVALID_ARGUMENT;
 		}
+		if (sc->voice_activity_timeout) {
+			const Google__Protobuf__Duration *a, *b;
+
+			a = sc->voice_activity_timeout->speech_start_timeout;
+			b = sc->voice_activity_timeout->speech_end_timeout;
+			if ((a && (a->seconds < 0 || a->nanos < 0 ||
+				   a->seconds > 3600)) ||
+			    (b && (b->seconds < 0 || b->nanos < 0 ||
+				   b->seconds > 3600))) {
+				snprintf(msg, msgsz, "Invalid request: "
+					 "'voice_activity_timeout' must be "
+					 "between 0 and 3600 seconds.");
+				return GRPC_STATUS_INVALID_ARGUMENT;
+			}
+			out->start_timeout_us = a ? a->seconds * 1000000 +
+						a->nanos / 1000 : 0;
+			out->end_timeout_us = b ? b->seconds * 1000000 +
+					      b->nanos / 1000 : 0;
+		}
 		out->interim = sc->interim_results;
 		out->single = sc->single_utterance;
 		out->vad_events = sc->enable_voice_activity_events;
 		return GRPC_STATUS_OK;
 	}
-	if (r->streaming_request_case ==
-	    GOOGLE__CLOUD__SPEECH__V1__STREAMING_RECOGNIZE_REQUEST__STREAMING_REQUEST_STREAMING_CONFIG) {
+	if ((int)r->streaming_request_case == REQ_CONFIG) {
 		snprintf(msg, msgsz, "Invalid request: 'streaming_config' may "
 			 "only be sent in the first message, later messages "
 			 "carry audio_content.");
 		return GRPC_STATUS_INVALID_ARGUMENT;
 	}
-	if (r->streaming_request_case ==
-	    GOOGLE__CLOUD__SPEECH__V1__STREAMING_RECOGNIZE_REQUEST__STREAMING_REQUEST_AUDIO_CONTENT &&
+	if ((int)r->streaming_request_case == REQ_AUDIO &&
 	    r->audio_content.len > MAX_AUDIO_PER_MSG) {
 		snprintf(msg, msgsz, "Invalid request: audio_content of %zu "
 			 "bytes is over the limit of %d bytes per request.",
@@ -166,8 +186,7 @@ grpc_status_code req_check_unary(const SpUnaryReq *r, struct sconf *out,
 	code = req_check_config(r->config, out, msg, msgsz);
 	if (code != GRPC_STATUS_OK)
 		return code;
-	if (!r->audio || r->audio->audio_source_case !=
-	    GOOGLE__CLOUD__SPEECH__V1__RECOGNITION_AUDIO__AUDIO_SOURCE_CONTENT) {
+	if (!r->audio || (int)r->audio->audio_source_case != AUDIO_CONTENT) {
 		snprintf(msg, msgsz, "Invalid recognition 'audio': this "
 			 "server needs the audio in 'content' ('uri' is not "
 			 "supported).");
@@ -181,6 +200,24 @@ grpc_status_code req_check_unary(const SpUnaryReq *r, struct sconf *out,
 		return GRPC_STATUS_INVALID_ARGUMENT;
 	}
 	return GRPC_STATUS_OK;
+}
+
+SpStreamReq *req_unpack_stream(const uint8_t *p, size_t n)
+{
+	return (SpStreamReq *)protobuf_c_message_unpack(&STREAM_REQ, NULL,
+							 n, p);
+}
+
+SpUnaryReq *req_unpack_unary(const uint8_t *p, size_t n)
+{
+	return (SpUnaryReq *)protobuf_c_message_unpack(&UNARY_REQ, NULL, n,
+							p);
+}
+
+void req_free(void *msg)
+{
+	if (msg)
+		protobuf_c_message_free_unpacked(msg, NULL);
 }
 
 int req_bytes_per_second(const struct sconf *c)

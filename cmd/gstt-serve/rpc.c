@@ -24,6 +24,7 @@
 
 #include <grpc/byte_buffer_reader.h>
 #include <grpc/grpc_security.h>
+#include <grpc/support/alloc.h>
 #include <grpc/support/time.h>
 
 #include "clock.h"
@@ -52,6 +53,7 @@ static struct stream *streams;
 static int nactive, npending;
 static uint64_t next_id;
 static volatile sig_atomic_t got_signal;
+static const char cancelled_msg[] = "The call was cancelled.";
 
 static void on_signal(int sig)
 {
@@ -72,6 +74,7 @@ static struct stream *stream_new(int unary)
 	s->out_tail = &s->out;
 	s->status_details = grpc_empty_slice();
 	grpc_metadata_array_init(&s->md);
+	grpc_call_details_init(&s->details);
 	pthread_mutex_init(&s->mu, NULL);
 	for (i = 0; i < 5; i++) {
 		s->tags[i].s = s;
@@ -100,20 +103,29 @@ static void stream_free(struct stream *s)
 		grpc_byte_buffer_destroy(s->tx);
 	grpc_slice_unref(s->status_details);
 	grpc_metadata_array_destroy(&s->md);
+	grpc_call_details_destroy(&s->details);
 	pthread_mutex_destroy(&s->mu);
 	free(s->in);
 	free(s);
 }
 
-static void request_call(int unary)
+/* kind: 0 StreamingRecognize, 1 Recognize, 2 any other method */
+static void request_call(int kind)
 {
-	struct stream *s = stream_new(unary);
+	struct stream *s = stream_new(kind == 1);
 	grpc_call_error e;
 
-	e = grpc_server_request_registered_call(server,
-			unary ? method_unary : method_stream, &s->call,
-			&s->deadline, &s->md, NULL, cq, cq,
-			&s->tags[OP_NEW]);
+	if (kind == 2) {
+		/* else a call to an unknown method waits for its deadline */
+		s->generic = 1;
+		e = grpc_server_request_call(server, &s->call, &s->details,
+					     &s->md, cq, cq, &s->tags[OP_NEW]);
+	} else {
+		e = grpc_server_request_registered_call(server, kind ?
+				method_unary : method_stream, &s->call,
+				&s->deadline, &s->md, NULL, cq, cq,
+				&s->tags[OP_NEW]);
+	}
 	if (e != GRPC_CALL_OK) {
 		log_error("cannot request a call: error %d", (int)e);
 		stream_free(s);
@@ -249,7 +261,7 @@ static void on_unary(struct stream *s, const uint8_t *p, size_t n)
 	SpUnaryReq *r;
 	grpc_status_code code;
 
-	r = google__cloud__speech__v1__recognize_request__unpack(NULL, n, p);
+	r = req_unpack_unary(p, n);
 	code = req_check_unary(r, &c, msg, sizeof msg);
 	if (code != GRPC_STATUS_OK) {
 		fail(s, code, msg);
@@ -257,9 +269,7 @@ static void on_unary(struct stream *s, const uint8_t *p, size_t n)
 		append_audio(s, r->audio->content.data, r->audio->content.len);
 		close_input(s, GRPC_STATUS_OK, "");
 	}
-	if (r)
-		google__cloud__speech__v1__recognize_request__free_unpacked(r,
-									    NULL);
+	req_free(r);
 	s->recv_done = 1;
 }
 
@@ -271,16 +281,15 @@ static void on_streaming(struct stream *s, const uint8_t *p, size_t n)
 	grpc_status_code code;
 	size_t len;
 
-	r = google__cloud__speech__v1__streaming_recognize_request__unpack(
-		NULL, n, p);
+	r = req_unpack_stream(p, n);
 	code = req_check_stream(r, !s->configured, &c, msg, sizeof msg);
 	if (code != GRPC_STATUS_OK) {
 		fail(s, code, msg);
 	} else if (!s->configured) {
 		if (admit(s, &c) == 0)
 			engine_schedule(s);	/* fetches a decoder */
-	} else if (!s->input_closed && r->streaming_request_case ==
-		   GOOGLE__CLOUD__SPEECH__V1__STREAMING_RECOGNIZE_REQUEST__STREAMING_REQUEST_AUDIO_CONTENT) {
+	} else if (!s->input_closed &&
+		   (int)r->streaming_request_case == REQ_AUDIO) {
 		len = r->audio_content.len;
 		if ((int64_t)(s->rx_bytes + len) > s->max_bytes)
 			len = (size_t)(s->max_bytes - (int64_t)s->rx_bytes);
@@ -294,9 +303,7 @@ static void on_streaming(struct stream *s, const uint8_t *p, size_t n)
 			engine_schedule(s);
 		}
 	}
-	if (r)
-		google__cloud__speech__v1__streaming_recognize_request__free_unpacked(
-			r, NULL);
+	req_free(r);
 }
 
 static size_t backlog(struct stream *s)
@@ -317,7 +324,7 @@ static void on_recv(struct stream *s, int ok)
 	s->recv_armed = 0;
 	if (!ok) {
 		s->recv_done = 1;
-		fail(s, GRPC_STATUS_CANCELLED, "The call was cancelled.");
+		fail(s, GRPC_STATUS_CANCELLED, cancelled_msg);
 		return;
 	}
 	if (!s->rx) {
@@ -476,9 +483,8 @@ static grpc_byte_buffer *pack_unary(struct stream *s, struct item *it)
 
 static grpc_byte_buffer *pack(struct stream *s, struct item *it)
 {
-	SpResp r = GOOGLE__CLOUD__SPEECH__V1__STREAMING_RECOGNIZE_RESPONSE__INIT;
-	SpResult res = GOOGLE__CLOUD__SPEECH__V1__STREAMING_RECOGNITION_RESULT__INIT;
-	SpResult *pres = &res;
+	SpResp r;
+	SpResult res, *pres = &res;
 	struct alt_store as;
 	Duration when, billed;
 	grpc_byte_buffer *b;
@@ -486,6 +492,8 @@ static grpc_byte_buffer *pack(struct stream *s, struct item *it)
 
 	if (it->kind == IT_UNARY)
 		return pack_unary(s, it);
+	google__cloud__speech__v1__streaming_recognize_response__init(&r);
+	google__cloud__speech__v1__streaming_recognition_result__init(&res);
 	memset(&as, 0, sizeof as);
 	if (it->billed_us >= 0) {
 		set_duration(&billed, it->billed_us);
@@ -529,16 +537,21 @@ static void send_item(struct stream *s, struct item *it)
 static void send_status(struct stream *s, grpc_status_code code,
 			const char *msg)
 {
-	grpc_op op;
+	grpc_op ops[2];
+	size_t n = 0;
 
 	s->status_started = 1;
 	grpc_slice_unref(s->status_details);
 	s->status_details = grpc_slice_from_copied_string(msg);
-	memset(&op, 0, sizeof op);
-	op.op = GRPC_OP_SEND_STATUS_FROM_SERVER;
-	op.data.send_status_from_server.status = code;
-	op.data.send_status_from_server.status_details = &s->status_details;
-	start_batch(s, &op, 1, OP_STATUS);
+	memset(ops, 0, sizeof ops);
+	if (s->generic)		/* no RECV batch sent them */
+		ops[n++].op = GRPC_OP_SEND_INITIAL_METADATA;
+	ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+	ops[n].data.send_status_from_server.status = code;
+	ops[n].data.send_status_from_server.status_details =
+		&s->status_details;
+	n++;
+	start_batch(s, ops, n, OP_STATUS);
 	metric_status(code);
 	log_debug("stream %llu: status %s", (unsigned long long)s->id,
 		  grpc_code_name(code));
@@ -550,6 +563,19 @@ static void start_call(struct stream *s)
 
 	s->next = streams;
 	streams = s;
+	if (s->generic) {
+		char *m = grpc_slice_to_c_string(s->details.method);
+		char msg[MSG_MAX];
+
+		snprintf(msg, sizeof msg, "Method not found: %s", m);
+		gpr_free(m);
+		memset(&op, 0, sizeof op);
+		op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+		op.data.recv_close_on_server.cancelled = &s->cancelled;
+		start_batch(s, &op, 1, OP_CLOSE);
+		fail(s, GRPC_STATUS_UNIMPLEMENTED, msg);
+		return;
+	}
 	metric_add(s->unary ? M_UNARY_TOTAL : M_STREAMS_TOTAL, 1);
 	log_debug("stream %llu: new %s call", (unsigned long long)s->id,
 		  s->unary ? "Recognize" : "StreamingRecognize");
@@ -573,7 +599,7 @@ static void on_event(struct stream *s, int op, int ok)
 		}
 		start_call(s);
 		if (!got_signal)
-			request_call(s->unary);
+			request_call(s->generic ? 2 : s->unary);
 		break;
 	case OP_RECV:
 		on_recv(s, ok);
@@ -583,7 +609,7 @@ static void on_event(struct stream *s, int op, int ok)
 		grpc_byte_buffer_destroy(s->tx);
 		s->tx = NULL;
 		if (!ok)
-			fail(s, GRPC_STATUS_CANCELLED, "The call was cancelled.");
+			fail(s, GRPC_STATUS_CANCELLED, cancelled_msg);
 		break;
 	case OP_STATUS:
 		s->status_done = 1;
@@ -591,7 +617,7 @@ static void on_event(struct stream *s, int op, int ok)
 	case OP_CLOSE:
 		s->close_done = 1;
 		if (s->cancelled)
-			fail(s, GRPC_STATUS_CANCELLED, "The call was cancelled.");
+			fail(s, GRPC_STATUS_CANCELLED, cancelled_msg);
 		break;
 	}
 }
@@ -717,6 +743,7 @@ int rpc_run(const struct rpc_opts *o)
 
 	request_call(0);
 	request_call(1);
+	request_call(2);
 	for (;;) {
 		grpc_event ev = grpc_completion_queue_next(cq,
 			gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),

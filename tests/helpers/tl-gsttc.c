@@ -33,7 +33,8 @@ static const char usage[] =
 "                [--events] [--words] [--word-conf] [--chunk MS]\n"
 "                [--chunk-bytes N] [--realtime] [--stall SECONDS]\n"
 "                [--no-config] [--config-twice] [--garbage] [--unary]\n"
-"                [--deadline SECONDS] FILE\n";
+"                [--deadline SECONDS] [--method PATH]\n"
+"                [--start-timeout SECONDS] [--end-timeout SECONDS] FILE\n";
 
 /* --- writing protobuf ------------------------------------------------ */
 
@@ -188,7 +189,8 @@ static json_t *word_info(struct rd r)
 			json_object_set_new(o, "start",
 					    json_real(duration(sub)));
 		else if (f == 2 && wt == 2)
-			json_object_set_new(o, "end", json_real(duration(sub)));
+			json_object_set_new(o, "end",
+					    json_real(duration(sub)));
 		else if (f == 3 && wt == 2)
 			json_object_set_new(o, "word", str_of(sub));
 		else if (f == 4 && wt == 5)
@@ -241,7 +243,8 @@ static json_t *result(struct rd r, int unary)
 			json_object_set_new(o, "stability",
 					    json_real(as_float(v)));
 		else if (f == 4 && wt == 2)
-			json_object_set_new(o, "end", json_real(duration(sub)));
+			json_object_set_new(o, "end",
+					    json_real(duration(sub)));
 		else if (f == (unary ? 5 : 6) && wt == 2)
 			json_object_set_new(o, "lang", str_of(sub));
 	}
@@ -287,7 +290,8 @@ static int print_response(const uint8_t *p, size_t n, int unary)
 			json_object_set_new(o, "event",
 					    json_string(event_name(v)));
 		} else if (f == 8 && wt == 2)
-			json_object_set_new(o, "time", json_real(duration(sub)));
+			json_object_set_new(o, "time",
+					    json_real(duration(sub)));
 		else if (f == 5 && wt == 2)
 			json_object_set_new(o, "billed",
 					    json_real(duration(sub)));
@@ -310,11 +314,11 @@ static int print_response(const uint8_t *p, size_t n, int unary)
 /* --- the call -------------------------------------------------------- */
 
 static struct {
-	const char *addr, *lang, *model;
+	const char *addr, *lang, *model, *method;
 	int encoding, rate, channels, interim, single, events, words;
 	int word_conf, chunk_ms, chunk_bytes, realtime, no_config;
 	int config_twice, garbage, unary;
-	double stall, deadline;
+	double stall, deadline, start_timeout, end_timeout;
 } o = {
 	.addr = "127.0.0.1:50051", .lang = "en-US", .encoding = 3,
 	.rate = 8000, .chunk_ms = 100, .deadline = 120,
@@ -340,6 +344,26 @@ static struct pb streaming_config(void)
 	pb_uint(&sc, 2, (uint64_t)o.single);
 	pb_uint(&sc, 3, (uint64_t)o.interim);
 	pb_uint(&sc, 5, (uint64_t)o.events);
+	if (o.start_timeout > 0 || o.end_timeout > 0) {
+		struct pb vt = { 0 }, d = { 0 };
+		double t[2] = { o.start_timeout, o.end_timeout };
+		int i;
+
+		for (i = 0; i < 2; i++) {
+			if (t[i] <= 0)
+				continue;
+			uint64_t whole = (uint64_t)t[i];
+
+			d.n = 0;
+			pb_uint(&d, 1, whole);
+			pb_uint(&d, 2, (uint64_t)((t[i] - (double)whole) * 1e9
+						  + 0.5));
+			pb_bytes(&vt, i + 1, d.p, d.n);
+		}
+		pb_bytes(&sc, 6, vt.p, vt.n);
+		free(vt.p);
+		free(d.p);
+	}
 	pb_bytes(&req, 1, sc.p, sc.n);
 	free(c.p);
 	free(sc.p);
@@ -411,9 +435,9 @@ static int run(const uint8_t *audio, size_t alen)
 {
 	grpc_channel_credentials *creds = grpc_insecure_credentials_create();
 	grpc_channel *ch = grpc_channel_create(o.addr, creds, NULL);
-	grpc_completion_queue *cq = grpc_completion_queue_create_for_next(NULL);
-	grpc_slice method = grpc_slice_from_static_string(o.unary ?
-		"/google.cloud.speech.v1.Speech/Recognize" :
+	grpc_completion_queue *cq;
+	grpc_slice method = grpc_slice_from_static_string(o.method ? o.method :
+		o.unary ? "/google.cloud.speech.v1.Speech/Recognize" :
 		"/google.cloud.speech.v1.Speech/StreamingRecognize");
 	grpc_metadata_array imd, tmd;
 	grpc_status_code code;
@@ -427,6 +451,7 @@ static int run(const uint8_t *audio, size_t alen)
 	int64_t t0 = mono_ms(), last_audio = t0;
 	char *d;
 
+	cq = grpc_completion_queue_create_for_next(NULL);
 	bps = o.encoding == 1 ? 2 * o.rate : o.rate;
 	if (bps <= 0)
 		bps = 8000;
@@ -613,6 +638,9 @@ int main(int argc, char **argv)
 		{"garbage", no_argument, NULL, 'g'},
 		{"unary", no_argument, NULL, 'u'},
 		{"deadline", required_argument, NULL, 'd'},
+		{"method", required_argument, NULL, 'M'},
+		{"start-timeout", required_argument, NULL, 'T'},
+		{"end-timeout", required_argument, NULL, 'U'},
 		{NULL, 0, NULL, 0},
 	};
 	uint8_t *audio;
@@ -641,6 +669,9 @@ int main(int argc, char **argv)
 		case 'g': o.garbage = 1; break;
 		case 'u': o.unary = 1; break;
 		case 'd': o.deadline = strtod(optarg, NULL); break;
+		case 'M': o.method = optarg; break;
+		case 'T': o.start_timeout = strtod(optarg, NULL); break;
+		case 'U': o.end_timeout = strtod(optarg, NULL); break;
 		default:
 			fputs(usage, stderr);
 			return 2;
