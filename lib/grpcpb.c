@@ -4,6 +4,7 @@
 #include <grpc/byte_buffer.h>
 #include <grpc/byte_buffer_reader.h>
 #include <grpc/slice.h>
+#include <grpc/support/time.h>
 
 #include "grpcpb.h"
 
@@ -70,6 +71,16 @@ void duration_set(Google__Protobuf__Duration *d, double seconds)
 		nanos += 1000000000;
 	}
 	d->nanos = (int32_t)nanos;
+}
+
+void cq_destroy_drained(grpc_completion_queue *cq)
+{
+	grpc_completion_queue_shutdown(cq);
+	while (grpc_completion_queue_next(cq,
+		gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL).type !=
+	       GRPC_QUEUE_SHUTDOWN)
+		;
+	grpc_completion_queue_destroy(cq);
 }
 
 const char *grpc_code_name(grpc_status_code code)

@@ -25,6 +25,9 @@ void duration_set(Google__Protobuf__Duration *d, double seconds);
 int64_t duration_us(const Google__Protobuf__Duration *d);
 void duration_set_us(Google__Protobuf__Duration *d, int64_t us);
 
+/* Shut cq down, drain it to GRPC_QUEUE_SHUTDOWN, and destroy it. */
+void cq_destroy_drained(grpc_completion_queue *cq);
+
 /* The canonical name of a grpc status code ("UNAVAILABLE", ...). */
 const char *grpc_code_name(grpc_status_code code);
 

@@ -15,36 +15,6 @@ gsttc() {
 	timeout 60 tl-gsttc --addr 127.0.0.1:$PORT "$@"
 }
 
-# Word error rate of hypothesis file $2 against reference file $1, in
-# whole percent.
-wer() {
-	awk -v ref="$1" -v hyp="$2" '
-	function load(f, a,    n, line, k, i, w) {
-		n = 0
-		while ((getline line < f) > 0) {
-			line = tolower(line)
-			gsub(/[^a-z'\'' ]/, " ", line)
-			k = split(line, w, " ")
-			for (i = 1; i <= k; i++)
-				a[++n] = w[i]
-		}
-		return n
-	}
-	BEGIN {
-		nr = load(ref, r); nh = load(hyp, h)
-		for (j = 0; j <= nh; j++) d[0, j] = j
-		for (i = 1; i <= nr; i++) {
-			d[i, 0] = i
-			for (j = 1; j <= nh; j++) {
-				c = d[i - 1, j - 1] + (r[i] != h[j])
-				if (d[i - 1, j] + 1 < c) c = d[i - 1, j] + 1
-				if (d[i, j - 1] + 1 < c) c = d[i, j - 1] + 1
-				d[i, j] = c
-			}
-		}
-		printf "%d\n", nr ? int(100 * d[nr, nh] / nr + 0.5) : 100
-	}'
-}
 
 # The final transcripts of a response log, one per line.
 finals() {

@@ -174,6 +174,11 @@ wait_for() {
 	say "timed out waiting for '${2:-}' in $1"; return 1
 }
 
+# wer REF HYP [DECIMALS]: word error rate of HYP against REF, in percent
+wer() {
+	awk -v ref="$1" -v hyp="$2" -v dec="${3:-0}" -f "$TEST_DIR/wer.awk"
+}
+
 # start_server [options]: tw-mediasrv on a free port; its stdout in
 # srv.out, stderr in srv.err; sets port, srv_pid and URL.
 start_server() {

@@ -724,12 +724,7 @@ int rpc_run(const struct rpc_opts *o)
 	if (port == 0) {
 		log_error("cannot listen on '%s'", o->listen);
 		grpc_server_destroy(server);
-		grpc_completion_queue_shutdown(cq);
-		while (grpc_completion_queue_next(cq,
-			gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
-		       GRPC_QUEUE_SHUTDOWN)
-			;
-		grpc_completion_queue_destroy(cq);
+		cq_destroy_drained(cq);
 		return 1;
 	}
 	grpc_server_start(server);
@@ -779,11 +774,6 @@ int rpc_run(const struct rpc_opts *o)
 			break;
 	}
 	grpc_server_destroy(server);
-	grpc_completion_queue_shutdown(cq);
-	while (grpc_completion_queue_next(cq,
-		gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
-	       GRPC_QUEUE_SHUTDOWN)
-		;
-	grpc_completion_queue_destroy(cq);
+	cq_destroy_drained(cq);
 	return 0;
 }

@@ -1055,12 +1055,7 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < nmd; i++)
 		grpc_slice_unref(md[i].value);
 	grpc_channel_destroy(channel);
-	grpc_completion_queue_shutdown(cq);
-	while (grpc_completion_queue_next(cq,
-		gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL).type !=
-	       GRPC_QUEUE_SHUTDOWN)
-		;
-	grpc_completion_queue_destroy(cq);
+	cq_destroy_drained(cq);
 	grpc_shutdown();
 	return rc;
 }

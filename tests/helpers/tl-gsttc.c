@@ -26,6 +26,7 @@
 #include <jansson.h>
 
 #include "clock.h"
+#include "grpcpb.h"
 
 static const char usage[] =
 "usage: tl-gsttc [--addr ADDR] [--encoding E] [--rate N] [--lang L]\n"
@@ -591,12 +592,7 @@ static int run(const uint8_t *audio, size_t alen)
 	grpc_metadata_array_destroy(&tmd);
 	grpc_call_unref(call);
 	grpc_channel_destroy(ch);
-	grpc_completion_queue_shutdown(cq);
-	while (grpc_completion_queue_next(cq,
-		gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
-	       GRPC_QUEUE_SHUTDOWN)
-		;
-	grpc_completion_queue_destroy(cq);
+	cq_destroy_drained(cq);
 	return fflush(stdout) == 0 ? 0 : 1;
 }
 
