@@ -305,24 +305,38 @@ void child_read(struct child *c)
 	c->out_fd = -1;
 }
 
+static void input_closed_event(struct child *c)
+{
+	log_warn("stream '%s' track %s: the child closed its standard input "
+		 "early", c->st->sid, track_name[c->track]);
+	error_event(c->st, c->track, "CHILD_EXIT", "'%.200s' closed its "
+		    "standard input before the end of the audio", opt.exec);
+}
+
+/*
+ * Writing to the child failed.  EPIPE means it closed its stdin, most often
+ * because it is exiting: a child that exits 3 would otherwise be reported
+ * twice, once for the pipe and once for the status, depending on which we
+ * noticed first.  So EPIPE is only noted here and reported when the child
+ * is reaped: as its exit status if that is a failure, as "closed its
+ * standard input" if it exited 0.
+ */
 void child_input_failed(struct child *c, int err)
 {
-	int failed_exit = c->reaped && !(WIFEXITED(c->status) &&
-					 WEXITSTATUS(c->status) == 0);
-
-	if (c->input_reported || failed_exit)
+	if (c->input_err)
 		return;
-	c->input_reported = 1;
-	log_warn("stream '%s' track %s: the child %s", c->st->sid,
-		 track_name[c->track], err == EPIPE ?
-		 "closed its standard input early" : strerror(err));
-	if (err == EPIPE)
-		error_event(c->st, c->track, "CHILD_EXIT", "'%.200s' closed "
-			    "its standard input before the end of the "
-			    "audio", opt.exec);
-	else
-		error_event(c->st, c->track, "CHILD_EXIT", "cannot write to "
-			    "'%.200s': %s", opt.exec, strerror(err));
+	c->input_err = err;
+	if (err == EPIPE && !c->reaped)
+		return;
+	if (err == EPIPE) {
+		if (WIFEXITED(c->status) && WEXITSTATUS(c->status) == 0)
+			input_closed_event(c);
+		return;
+	}
+	log_warn("stream '%s' track %s: cannot write to the child: %s",
+		 c->st->sid, track_name[c->track], strerror(err));
+	error_event(c->st, c->track, "CHILD_EXIT", "cannot write to "
+		    "'%.200s': %s", opt.exec, strerror(err));
 }
 
 static void reaped(struct child *c, int status)
@@ -332,7 +346,11 @@ static void reaped(struct child *c, int status)
 	c->reaped = 1;
 	c->status = status;
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
-		if (c->state != CH_RUNNING || c->input_reported) {
+		if (c->input_err == EPIPE) {
+			input_closed_event(c);
+			return;
+		}
+		if (c->state != CH_RUNNING || c->input_err) {
 			log_debug("stream '%s' track %s: child exited after "
 				  "%llu lines (%llu too long)", c->st->sid,
 				  track_name[c->track],
@@ -342,7 +360,6 @@ static void reaped(struct child *c, int status)
 		}
 		snprintf(what, sizeof what, "exited with status 0 before "
 			 "its track ended");
-		c->input_reported = 1;
 	} else if (WIFEXITED(status)) {
 		snprintf(what, sizeof what, "exited with status %d",
 			 WEXITSTATUS(status));

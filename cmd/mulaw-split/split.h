@@ -93,7 +93,7 @@ struct child {
 	int64_t deadline;
 	int64_t out_deadline;		/* exited: stdout must end by then */
 	int reaped, status;
-	int input_reported;		/* EPIPE already reported */
+	int input_err;			/* first write error, 0 if none */
 	uint64_t lines, long_lines;
 };
 
