@@ -23,8 +23,9 @@ SNDFILE_LIBS = $$($(PKG) --libs sndfile)
 GRPC_LIBS    = $$($(PKG) --libs grpc libprotobuf-c)
 SPHINX_LIBS  = $$($(PKG) --libs pocketsphinx)
 CMOCKA_LIBS  = $$($(PKG) --libs cmocka)
+CURL_LIBS    = $$($(PKG) --libs libcurl)
 PKG_CFLAGS  := $(shell $(PKG) --cflags libwebsockets jansson libcrypto sndfile \
-		grpc libprotobuf-c pocketsphinx)
+		grpc libprotobuf-c pocketsphinx libcurl)
 
 WARN = -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
        -Wmissing-prototypes -Wvla -Wformat=2
@@ -41,6 +42,9 @@ LIBS_mulaw-split = $(JANSSON_LIBS) $(SNDFILE_LIBS)
 LIBS_tw-simcall  = $(LWS_LIBS) $(JANSSON_LIBS) $(SNDFILE_LIBS) $(CRYPTO_LIBS)
 LIBS_gstt-stream = $(GRPC_LIBS) $(JANSSON_LIBS) $(SNDFILE_LIBS)
 LIBS_gstt-serve  = $(GRPC_LIBS) $(SPHINX_LIBS) $(JANSSON_LIBS)
+LIBS_ts-broadcast = $(LWS_LIBS) $(JANSSON_LIBS) $(CRYPTO_LIBS)
+LIBS_ts-format   = $(JANSSON_LIBS)
+LIBS_tw-dial     = $(CURL_LIBS) $(JANSSON_LIBS)
 EXTRA_gstt-stream = $(PBLIB)
 EXTRA_gstt-serve  = $(PBLIB)
 ALL_LIBS = $(LWS_LIBS) $(JANSSON_LIBS) $(SNDFILE_LIBS) $(CRYPTO_LIBS) \
