@@ -34,7 +34,7 @@ DEFS = -D_GNU_SOURCE -DTAPLINE_VERSION='"$(VERSION)"' \
 ALL_CFLAGS = $(WARN) $(DEFS) -Ilib -I$(O)/gen $(PKG_CFLAGS) $(CFLAGS)
 
 PROGS = tw-mediasrv mulaw-split tw-simcall gstt-stream gstt-serve
-SCRIPTS =
+SCRIPTS = tapline-live tapline-demo tapline-dial tapline-view
 
 # What each program links besides lib/.
 LIBS_tw-mediasrv = $(LWS_LIBS) $(JANSSON_LIBS) $(CRYPTO_LIBS)
@@ -147,6 +147,11 @@ check: tests fuzz
 		SAN='-fsanitize=address,undefined -fno-sanitize-recover=all' \
 		check-run
 
+# The offline demo: a call played through the live pipeline, transcribed
+# by gstt-serve, shown in the page and the terminal.
+demo: all
+	scripts/tapline-demo
+
 check-run: tests
 	TAPLINE_BUILD=$(CURDIR)/$(O) CMOCKA_MESSAGE_OUTPUT=TAP \
 		TAPLINE_FUZZ=$(CURDIR)/build/fuzz \
@@ -159,6 +164,10 @@ install: all
 	for s in $(SCRIPTS); do \
 		cp -f scripts/$$s $(DESTDIR)$(BINDIR)/ && \
 		chmod 755 $(DESTDIR)$(BINDIR)/$$s; done
+	cp -f scripts/tapline-common.sh scripts/tapline.env.example \
+		$(DESTDIR)$(DATADIR)/
+	mkdir -p $(DESTDIR)$(DATADIR)/systemd
+	cp -f scripts/systemd/*.service $(DESTDIR)$(DATADIR)/systemd/
 	cp -f man/man1/*.1 $(DESTDIR)$(MANDIR)/man1/
 	cp -f man/man7/*.7 $(DESTDIR)$(MANDIR)/man7/
 	if [ -n "$$(ls web 2>/dev/null)" ]; then cp -Rf web/. $(DESTDIR)$(DATADIR)/web/; fi
@@ -172,5 +181,5 @@ uninstall:
 clean:
 	rm -rf build build-san
 
-.PHONY: all bench check check-run clean fuzz install tests uninstall
+.PHONY: all bench check check-run clean demo fuzz install tests uninstall
 .SECONDARY:

@@ -3,8 +3,9 @@ test_description='every program follows the conventions of tapline(7)'
 . "$(dirname "$0")/test-lib.sh"
 
 PROGS="tw-mediasrv mulaw-split tw-simcall gstt-stream gstt-serve"
+SCRIPTS="tapline-live tapline-demo tapline-dial tapline-view"
 
-for p in $PROGS; do
+for p in $PROGS $SCRIPTS; do
 	test_expect_success "$p --version names the program and tapline" "
 		$p --version >out &&
 		grep -Eq '^$p \(tapline\) [0-9]+\.[0-9]+\.[0-9]+\$' out
@@ -39,12 +40,22 @@ test_expect_success 'tapline(7) renders cleanly' '
 test_expect_success 'make install puts programs, pages and the web dir' '
 	(cd "$TOP" && make -s O="$TAPLINE_BUILD" DESTDIR="$TRASH/root" \
 		PREFIX=/usr install) >/dev/null &&
-	(for p in $PROGS; do
+	(for p in $PROGS $SCRIPTS; do
 		test -x root/usr/bin/$p &&
 		test -f root/usr/share/man/man1/$p.1 || exit 1
 	done) &&
 	test -f root/usr/share/man/man7/tapline.7 &&
-	test -d root/usr/share/tapline/web
+	test -d root/usr/share/tapline/web &&
+	test -f root/usr/share/tapline/tapline-common.sh
+'
+test_expect_success 'installed scripts run without the source tree' '
+	env -i PATH="$TRASH/root/usr/bin:/usr/bin:/bin" \
+		root/usr/bin/tapline-live --check >out &&
+	grep -q "^tw-mediasrv --listen 127.0.0.1:8080 " out &&
+	echo "{\"type\":\"transcript\",\"track\":\"inbound\",\"final\":true,\"text\":\"hi\",\"start\":61}" |
+	env -i PATH="$TRASH/root/usr/bin:/usr/bin:/bin" \
+		root/usr/bin/tapline-view >out &&
+	echo "01:01 Caller: hi" >expect && test_cmp expect out
 '
 
 test_done
