@@ -8,6 +8,10 @@
  * written to stdout without ever blocking the event loop.  The loop wakes
  * at most once per --coalesce interval, so at thousands of streams one
  * wakeup and one pipe write serve many messages.
+ *
+ * The same server answers Twilio's webhooks over plain HTTP: POST /twiml
+ * returns TwiML that streams the call back here, POST /status turns call
+ * and stream status callbacks into {"event":"status"} lines.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -25,6 +29,7 @@
 #include "base64.h"
 #include "cli.h"
 #include "clock.h"
+#include "form.h"
 #include "log.h"
 #include "obuf.h"
 #include "twmsg.h"
@@ -35,14 +40,17 @@ static const char usage[] =
 "                   [--public-url URL] [--no-verify] [--cert FILE --key FILE]\n"
 "                   [--buffer SIZE] [--max-frame SIZE] [--drain SECONDS]\n"
 "                   [--handshake-timeout SECONDS] [--start-timeout SECONDS]\n"
-"                   [--coalesce MS]\n"
+"                   [--coalesce MS] [--on-call ACTION]...\n"
+"                   [--twiml-template FILE] [--twiml-path PATH]\n"
+"                   [--status-path PATH]\n"
 "\n"
 "Receive Twilio Media Streams over WebSocket and write every message to\n"
 "standard output, one per line.\n"
 "\n"
 "  --listen ADDR:PORT   where to listen (default 127.0.0.1:8080; [::1]:PORT)\n"
 "  --path PATH          WebSocket path for streams (default /media)\n"
-"  --public-url URL     the wss:// URL Twilio connects to, for signatures\n"
+"  --public-url URL     this server as Twilio reaches it (https://host);\n"
+"                       turns on the webhooks POST /twiml and POST /status\n"
 "  --no-verify          accept unsigned upgrades on any address\n"
 "  --cert FILE, --key FILE  serve TLS (wss://) with this certificate\n"
 "  --buffer SIZE        output queue bound (default 512M)\n"
@@ -51,10 +59,25 @@ static const char usage[] =
 "  --handshake-timeout SECONDS  (default 10)\n"
 "  --start-timeout SECONDS      time from upgrade to 'start' (default 10)\n"
 "  --coalesce MS        wake at most once per MS milliseconds (default 5)\n"
+"  --on-call ACTION     what /twiml does after starting the stream:\n"
+"                       dial:NUMBER|sip:URI|client:NAME, say:TEXT, play:URL,\n"
+"                       pause:SECONDS, hangup (default pause:3600)\n"
+"  --twiml-template FILE  answer /twiml with FILE: {{stream}},\n"
+"                       {{stream_url}}, {{status_url}}, {{Param}} replaced\n"
+"  --twiml-path PATH, --status-path PATH  the webhooks' paths\n"
 "  -v, --verbose        more messages; -q, --quiet: errors only\n"
 "  --help, --version\n"
 "\n"
 "Environment: TWILIO_AUTH_TOKEN verifies X-Twilio-Signature.\n";
+
+/* The webhooks, and the answers they may get (counted in /metrics). */
+enum hook { HOOK_NONE, HOOK_TWIML, HOOK_STATUS };
+static const char *hook_paths[] = { "/twiml", "/status" };
+static const unsigned hook_codes[] = {
+	200, 204, 400, 403, 405, 411, 413, 415, 500, 503,
+};
+#define HOOK_CODES (sizeof hook_codes / sizeof hook_codes[0])
+#define MAX_BODY (64 << 10)	/* Twilio's forms are a few KiB */
 
 /* Counters, by kind, for /metrics. */
 enum bad_kind {
@@ -79,6 +102,7 @@ static struct {
 	unsigned long long connections, refused_sig, refused_path,
 		refused_draining, dropped_msgs, dropped_bytes, disconnects;
 	long streams;		/* WebSockets open now */
+	unsigned long long hooks[2][HOOK_CODES];	/* by hook, answer */
 } stats;
 
 /* Options. */
@@ -93,6 +117,18 @@ static long long opt_drain_ms = 10000;
 static int opt_handshake_s = 10, opt_start_s = 10;
 static long long opt_coalesce_ms = 5;
 static const char *auth_token;
+static char *stream_url;	/* from --public-url: what Twilio connects to */
+static char *hook_base;		/* from --public-url: webhooks' base; NULL: off */
+static char *opt_template;	/* --twiml-template, its text */
+
+/* --on-call, in the order given. */
+enum act { ACT_DIAL, ACT_SAY, ACT_PLAY, ACT_PAUSE, ACT_HANGUP };
+static struct action {
+	enum act act;
+	const char *arg;
+	long n;			/* pause:N */
+} actions[32];
+static size_t nactions;
 
 enum state { ST_OPEN, ST_STARTED, ST_STOPPED };
 
@@ -114,6 +150,14 @@ struct conn {
 	unsigned long long drop_msgs, drop_bytes;	/* not yet reported */
 	char *reply;		/* HTTP body waiting for WRITEABLE */
 	size_t reply_len;
+	int close_after;	/* close the connection after the reply */
+	/* a webhook request, from its headers to its body's end */
+	enum hook hook;
+	unsigned hook_error;	/* an answer decided before the body */
+	char *hook_url;		/* the URL Twilio signed */
+	char hook_sig[64];	/* X-Twilio-Signature, "" if none */
+	char *body;
+	size_t body_len, body_cap;
 };
 
 static struct conn *conns;
@@ -458,11 +502,14 @@ static int path_is(const char *uri, const char *path)
 				   path[n - 1] != '/'));
 }
 
-/* The URL Twilio signed: --public-url, else wss://Host/path, plus the
- * query string.  Returns a malloc'd string or NULL. */
-static char *signed_url(struct lws *wsi, const char *uri)
+/*
+ * The URL Twilio signed: prefix and path, else (prefix NULL) wss://Host
+ * and path, plus the query string.  Returns a malloc'd string or NULL.
+ */
+static char *signed_url(struct lws *wsi, const char *prefix,
+			const char *path)
 {
-	char host[256] = "", args[1024] = "", *url;
+	char host[262] = "", args[1024] = "", *url;
 	size_t n, i;
 	int k;
 
@@ -480,21 +527,17 @@ static char *signed_url(struct lws *wsi, const char *uri)
 	}
 	if (n)
 		args[--n] = '\0';
-	if (opt_public_url) {
-		n = strlen(opt_public_url) + strlen(args) + 2;
-		if (!(url = malloc(n)))
+	if (!prefix) {
+		if (lws_hdr_copy(wsi, host + 6, sizeof host - 6,
+				 WSI_TOKEN_HOST) <= 0)
 			return NULL;
-		snprintf(url, n, "%s%s%s", opt_public_url, args[0] ? "?" : "",
-			 args);
-		return url;
+		memcpy(host, "wss://", 6);
+		prefix = host;
 	}
-	if (lws_hdr_copy(wsi, host, sizeof host, WSI_TOKEN_HOST) <= 0)
-		return NULL;
-	n = strlen(host) + strlen(uri) + strlen(args) + 8;
+	n = strlen(prefix) + strlen(path) + strlen(args) + 2;
 	if (!(url = malloc(n)))
 		return NULL;
-	snprintf(url, n, "wss://%s%s%s%s", host, uri, args[0] ? "?" : "",
-		 args);
+	snprintf(url, n, "%s%s%s%s", prefix, path, args[0] ? "?" : "", args);
 	return url;
 }
 
@@ -509,7 +552,8 @@ static int check_signature(struct lws *wsi, const char *uri)
 	if (lws_hdr_custom_copy(wsi, sig, sizeof sig, "x-twilio-signature:",
 				19) <= 0)
 		return 0;
-	if (!(url = signed_url(wsi, uri)))
+	/* --public-url names the stream URL whole: the path is in it */
+	if (!(url = signed_url(wsi, stream_url, stream_url ? "" : uri)))
 		return 0;
 	ok = twsig_verify(auth_token, url, NULL, 0, sig, 1);
 	if (!ok)
@@ -519,20 +563,460 @@ static int check_signature(struct lws *wsi, const char *uri)
 	return ok;
 }
 
-/* Reply with a small text body, written when the socket is writable. */
-static int http_reply(struct conn *c, unsigned status, const char *type,
-		      char *body, size_t len)
+/*
+ * Reply with a small body, written when the socket is writable; body is
+ * malloc'd and ours from now on.  A 204 has no body (NULL) and no length.
+ * allow: the value of an Allow header, or NULL.  Returns nonzero when
+ * the connection is to be closed now.
+ */
+static int http_reply_allow(struct conn *c, unsigned status,
+			    const char *type, char *body, size_t len,
+			    const char *allow)
 {
 	unsigned char hdr[LWS_PRE + 512], *p = hdr + LWS_PRE,
 		      *end = hdr + sizeof hdr - 1;
 
 	c->reply = body;
 	c->reply_len = len;
-	if (lws_add_http_common_headers(c->wsi, status, type,
-					(lws_filepos_t)len, &p, end) ||
-	    lws_finalize_write_http_header(c->wsi, hdr + LWS_PRE, &p, end))
+	if (status == 204 ?
+	    lws_add_http_header_status(c->wsi, status, &p, end) :
+	    lws_add_http_common_headers(c->wsi, status, type,
+					(lws_filepos_t)len, &p, end))
+		return 1;
+	if (allow && lws_add_http_header_by_name(c->wsi,
+			(const unsigned char *)"allow:",
+			(const unsigned char *)allow, (int)strlen(allow),
+			&p, end))
+		return 1;
+	/* HTTP/2 has no Connection header: a stream just ends there */
+	if (c->close_after && lws_get_network_wsi(c->wsi) == c->wsi &&
+	    lws_add_http_header_by_token(c->wsi,
+			WSI_TOKEN_CONNECTION, (const unsigned char *)"close",
+			5, &p, end))
+		return 1;
+	if (!body) {
+		/* the headers are the whole answer: over HTTP/2 they must
+		 * end the stream themselves */
+		if (lws_finalize_http_header(c->wsi, &p, end) ||
+		    lws_write(c->wsi, hdr + LWS_PRE,
+			      (size_t)(p - (hdr + LWS_PRE)),
+			      LWS_WRITE_HTTP_HEADERS |
+			      LWS_WRITE_H2_STREAM_END) < 0)
+			return 1;
+		return c->close_after || lws_http_transaction_completed(c->wsi);
+	}
+	if (lws_finalize_write_http_header(c->wsi, hdr + LWS_PRE, &p, end))
 		return 1;
 	lws_callback_on_writable(c->wsi);
+	return 0;
+}
+
+static int http_reply(struct conn *c, unsigned status, const char *type,
+		      char *body, size_t len)
+{
+	return http_reply_allow(c, status, type, body, len, NULL);
+}
+
+/* --- webhooks ----------------------------------------------------------- */
+
+/* Text for XML content and attribute values alike. */
+static void xml_put(FILE *f, const char *s)
+{
+	for (; *s; s++) {
+		switch (*s) {
+		case '&': fputs("&amp;", f); break;
+		case '<': fputs("&lt;", f); break;
+		case '>': fputs("&gt;", f); break;
+		case '"': fputs("&quot;", f); break;
+		case '\'': fputs("&apos;", f); break;
+		default:
+			/* XML 1.0 cannot carry the other C0 controls */
+			if ((unsigned char)*s < 0x20 && *s != '\t' &&
+			    *s != '\n' && *s != '\r')
+				fputc(' ', f);
+			else
+				fputc(*s, f);
+		}
+	}
+}
+
+/*
+ * Custom parameters given to the stream, from the voice webhook's form;
+ * mulaw-split hands them on as TAPLINE_PARAM_<name>.
+ */
+static const struct {
+	const char *param, *field;
+} stream_params[] = {
+	{ "caller", "From" },
+	{ "called", "To" },
+	{ "caller_name", "CallerName" },
+	{ "forwarded_from", "ForwardedFrom" },
+};
+
+/* <Start><Stream> back to this server, both tracks. */
+static void put_stream(FILE *f, const struct form *form)
+{
+	size_t i;
+
+	fputs("<Start><Stream url=\"", f);
+	xml_put(f, stream_url);
+	fputs("\" track=\"both_tracks\" statusCallback=\"", f);
+	xml_put(f, hook_base);
+	xml_put(f, hook_paths[1]);
+	fputs("\">", f);
+	for (i = 0; i < sizeof stream_params / sizeof stream_params[0]; i++) {
+		const char *v = form_get(form, stream_params[i].field);
+
+		if (!v || !*v)
+			continue;
+		/* Twilio's limit for one <Parameter>'s name and value */
+		if (strlen(stream_params[i].param) + strlen(v) >= 500) {
+			log_warn("webhook /twiml: %s too long, not passed on",
+				 stream_params[i].field);
+			continue;
+		}
+		fputs("<Parameter name=\"", f);
+		xml_put(f, stream_params[i].param);
+		fputs("\" value=\"", f);
+		xml_put(f, v);
+		fputs("\"/>", f);
+	}
+	fputs("</Stream></Start>", f);
+}
+
+/* What --on-call says, after the stream has started. */
+static void put_actions(FILE *f)
+{
+	size_t i;
+
+	if (!nactions) {	/* keep the call up for the caller to talk */
+		fputs("<Pause length=\"3600\"/>", f);
+		return;
+	}
+	for (i = 0; i < nactions; i++) {
+		const char *arg = actions[i].arg;
+
+		switch (actions[i].act) {
+		case ACT_DIAL:
+			if (strncmp(arg, "client:", 7) == 0) {
+				fputs("<Dial><Client>", f);
+				xml_put(f, arg + 7);
+				fputs("</Client></Dial>", f);
+			} else if (arg[0] == '+') {
+				fputs("<Dial><Number>", f);
+				xml_put(f, arg);
+				fputs("</Number></Dial>", f);
+			} else {
+				fputs("<Dial><Sip>", f);
+				xml_put(f, arg);
+				fputs("</Sip></Dial>", f);
+			}
+			break;
+		case ACT_SAY:
+			fputs("<Say>", f);
+			xml_put(f, arg);
+			fputs("</Say>", f);
+			break;
+		case ACT_PLAY:
+			fputs("<Play>", f);
+			xml_put(f, arg);
+			fputs("</Play>", f);
+			break;
+		case ACT_PAUSE:
+			fprintf(f, "<Pause length=\"%ld\"/>", actions[i].n);
+			break;
+		case ACT_HANGUP:
+			fputs("<Hangup/>", f);
+			break;
+		}
+	}
+}
+
+/*
+ * --twiml-template: {{stream}} is the <Start> element, {{stream_url}} and
+ * {{status_url}} the URLs, {{Name}} the form's field Name (empty when it
+ * is absent).  Anything else between braces is left as it is.
+ */
+static void put_template(FILE *f, const struct form *form)
+{
+	const char *p = opt_template, *q, *name, *e;
+	char key[65];
+	size_t n;
+
+	while ((q = strstr(p, "{{"))) {
+		fwrite(p, 1, (size_t)(q - p), f);
+		name = e = q + 2;
+		while ((*e >= 'A' && *e <= 'Z') || (*e >= 'a' && *e <= 'z') ||
+		       (*e >= '0' && *e <= '9') || *e == '_')
+			e++;
+		n = (size_t)(e - name);
+		if (n == 0 || n >= sizeof key || strncmp(e, "}}", 2) != 0) {
+			fputs("{{", f);
+			p = name;
+			continue;
+		}
+		memcpy(key, name, n);
+		key[n] = '\0';
+		if (strcmp(key, "stream") == 0) {
+			put_stream(f, form);
+		} else if (strcmp(key, "stream_url") == 0) {
+			xml_put(f, stream_url);
+		} else if (strcmp(key, "status_url") == 0) {
+			xml_put(f, hook_base);
+			xml_put(f, hook_paths[1]);
+		} else {
+			const char *v = form_get(form, key);
+
+			if (v)
+				xml_put(f, v);
+		}
+		p = e + 2;
+	}
+	fputs(p, f);
+}
+
+static char *twiml_text(const struct form *form, size_t *len)
+{
+	char *buf = NULL;
+	size_t size = 0;
+	FILE *f = open_memstream(&buf, &size);
+
+	if (!f)
+		return NULL;
+	if (opt_template) {
+		put_template(f, form);
+	} else {
+		fputs("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+		      "<Response>", f);
+		put_stream(f, form);
+		put_actions(f);
+		fputs("</Response>\n", f);
+	}
+	if (fclose(f) != 0) {
+		free(buf);
+		return NULL;
+	}
+	*len = size;
+	return buf;
+}
+
+/* The status callback fields relayed, under Twilio's own names. */
+static const char *const status_fields[] = {
+	"AccountSid", "CallSid", "CallStatus", "CallDuration", "Timestamp",
+	"SequenceNumber", "Direction", "From", "To", "ParentCallSid",
+	"CallbackSource", "SipResponseCode", "AnsweredBy",
+	"StreamSid", "StreamName", "StreamEvent", "StreamError",
+};
+
+/* A call or stream status callback becomes one "status" line. */
+static unsigned on_status_form(const struct form *form)
+{
+	const char *call = form_get(form, "CallSid");
+	const char *status = form_get(form, "CallStatus");
+	json_t *st;
+	size_t i;
+
+	if (!status || !*status)
+		status = form_get(form, "StreamEvent");
+	if (!call || !sid_ok(call, strlen(call)) || !status || !*status) {
+		log_warn("webhook /status: no valid CallSid, or neither "
+			 "CallStatus nor StreamEvent");
+		return 400;
+	}
+	if (!(st = json_object()))
+		return 500;
+	for (i = 0; i < sizeof status_fields / sizeof status_fields[0];
+	     i++) {
+		const char *v = form_get(form, status_fields[i]);
+
+		/* json_string refuses what is not UTF-8: such a field is
+		 * left out rather than the whole callback */
+		if (v)
+			json_object_set_new(st, status_fields[i],
+					    json_string(v));
+	}
+	emit_json(NULL, json_pack("{s:s, s:o}", "event", "status",
+				  "status", st));
+	log_info("call %s: %s", call, status);
+	return 204;
+}
+
+static void hook_reset(struct conn *c)
+{
+	c->hook = HOOK_NONE;
+	c->hook_error = 0;
+	c->hook_sig[0] = '\0';
+	free(c->hook_url);
+	c->hook_url = NULL;
+	free(c->body);
+	c->body = NULL;
+	c->body_len = c->body_cap = 0;
+}
+
+/* Answer a webhook request, counting the answer; body as http_reply. */
+static int hook_answer(struct conn *c, unsigned code, const char *type,
+		       char *body, size_t len)
+{
+	static const struct { unsigned code; const char *text; } texts[] = {
+		{ 400, "bad request\n" }, { 403, "forbidden\n" },
+		{ 405, "method not allowed\n" }, { 411, "length required\n" },
+		{ 413, "payload too large\n" },
+		{ 415, "unsupported media type\n" },
+		{ 500, "internal server error\n" }, { 503, "draining\n" },
+	};
+	size_t i;
+
+	for (i = 0; i < HOOK_CODES; i++)
+		if (hook_codes[i] == code)
+			stats.hooks[c->hook - 1][i]++;
+	hook_reset(c);
+	if (!body && code != 204) {
+		for (i = 0; i < sizeof texts / sizeof texts[0]; i++)
+			if (texts[i].code == code)
+				break;
+		if (!(body = strdup(i < sizeof texts / sizeof texts[0] ?
+				    texts[i].text : "error\n")))
+			return 1;
+		len = strlen(body);
+		type = "text/plain";
+	}
+	return http_reply_allow(c, code, type, body, len,
+				code == 405 ? "POST" : NULL);
+}
+
+static int is_form(struct lws *wsi)
+{
+	static const char form[] = "application/x-www-form-urlencoded";
+	char type[128];
+	size_t n = sizeof form - 1;
+
+	if (lws_hdr_copy(wsi, type, sizeof type,
+			 WSI_TOKEN_HTTP_CONTENT_TYPE) <= 0)
+		return 0;
+	/* a media type is case-insensitive; parameters (charset) may follow */
+	return strncasecmp(type, form, n) == 0 &&
+	       (type[n] == '\0' || type[n] == ';' || type[n] == ' ' ||
+		type[n] == '\t');
+}
+
+/*
+ * The body is in: check the signature over URL and form, then answer.
+ * Missing and wrong signatures are both 403, as for the upgrade.
+ */
+static int on_hook_body(struct conn *c)
+{
+	const char *path = hook_paths[c->hook - 1];
+	struct twsig_param *params;
+	struct form form;
+	unsigned code;
+	char *body = NULL;
+	size_t i, len = 0;
+	int ok;
+
+	if (c->hook_error)
+		return hook_answer(c, c->hook_error, NULL, NULL, 0);
+	if (auth_token && !c->hook_sig[0]) {
+		log_warn("webhook %s refused: no X-Twilio-Signature", path);
+		return hook_answer(c, 403, NULL, NULL, 0);
+	}
+	if (form_parse(&form, c->body ? c->body : "", c->body_len)) {
+		log_warn("webhook %s: malformed form body", path);
+		return hook_answer(c, 400, NULL, NULL, 0);
+	}
+	if (auth_token) {
+		if (!(params = calloc(form.n + 1, sizeof *params))) {
+			form_free(&form);
+			return hook_answer(c, 500, NULL, NULL, 0);
+		}
+		for (i = 0; i < form.n; i++) {
+			params[i].name = form.fields[i].name;
+			params[i].value = form.fields[i].value;
+		}
+		ok = twsig_verify(auth_token, c->hook_url, params, form.n,
+				  c->hook_sig, 0);
+		free(params);
+		if (!ok) {
+			log_warn("webhook %s refused: bad X-Twilio-Signature "
+				 "for '%s'", path, c->hook_url);
+			form_free(&form);
+			return hook_answer(c, 403, NULL, NULL, 0);
+		}
+	}
+	if (c->hook == HOOK_STATUS) {
+		code = on_status_form(&form);
+	} else if (got_signal) {
+		code = 503;	/* a stream started now would be refused */
+	} else {
+		body = twiml_text(&form, &len);
+		code = body ? 200 : 500;
+		log_info("webhook /twiml: call %s from %s",
+			 form_get(&form, "CallSid") ?
+			 form_get(&form, "CallSid") : "(no CallSid)",
+			 form_get(&form, "From") ? form_get(&form, "From") :
+			 "(no From)");
+	}
+	form_free(&form);
+	return hook_answer(c, code, "text/xml", body, len);
+}
+
+/* A request for a webhook: what can be checked before the body. */
+static int on_hook_request(struct conn *c, enum hook h)
+{
+	char num[32];
+	char *end, *uri;
+	int urilen;
+	long long clen;
+
+	hook_reset(c);
+	c->hook = h;
+	/* (over HTTP/2 the method is not the name of the URI's header) */
+	if (lws_http_get_uri_and_method(c->wsi, &uri, &urilen) !=
+	    LWSHUMETH_POST)
+		return hook_answer(c, 405, NULL, NULL, 0);
+	if (lws_hdr_copy(c->wsi, num, sizeof num,
+			 WSI_TOKEN_HTTP_CONTENT_LENGTH) <= 0) {
+		c->close_after = 1;	/* where the body ends is unknown */
+		return hook_answer(c, 411, NULL, NULL, 0);
+	}
+	errno = 0;
+	clen = strtoll(num, &end, 10);
+	if (errno || *end || end == num || clen < 0) {
+		c->close_after = 1;
+		return hook_answer(c, 400, NULL, NULL, 0);
+	}
+	if (clen > MAX_BODY) {
+		/* not worth reading: answer now and hang up */
+		log_warn("webhook %s: body of %lld bytes refused",
+			 hook_paths[h - 1], clen);
+		c->close_after = 1;
+		return hook_answer(c, 413, NULL, NULL, 0);
+	}
+	if (!is_form(c->wsi))
+		c->hook_error = 415;
+	if (lws_hdr_custom_copy(c->wsi, c->hook_sig, sizeof c->hook_sig,
+				"x-twilio-signature:", 19) <= 0)
+		c->hook_sig[0] = '\0';
+	if (!(c->hook_url = signed_url(c->wsi, hook_base, hook_paths[h - 1])))
+		c->hook_error = 400;	/* a query string too long */
+	if (!(c->body = malloc((size_t)clen + 1)))
+		return hook_answer(c, 500, NULL, NULL, 0);
+	c->body_cap = (size_t)clen;
+	if (clen == 0)		/* no body to wait for */
+		return on_hook_body(c);
+	return 0;
+}
+
+/* Part of a request body; kept only for a webhook. */
+static int on_body(struct conn *c, const char *in, size_t len)
+{
+	if (c->hook == HOOK_NONE || c->hook_error)
+		return 0;
+	if (c->body_len + len > c->body_cap) {	/* more than it said */
+		c->hook_error = 413;
+		return 0;
+	}
+	memcpy(c->body + c->body_len, in, len);
+	c->body_len += len;
 	return 0;
 }
 
@@ -573,6 +1057,16 @@ static char *metrics_text(size_t *len)
 		"tw_mediasrv_refused_total{reason=\"path\"} %llu\n"
 		"tw_mediasrv_refused_total{reason=\"draining\"} %llu\n",
 		stats.refused_sig, stats.refused_path, stats.refused_draining);
+	fprintf(f, "# HELP tw_mediasrv_webhooks_total Webhook requests, by "
+		"path and answer.\n# TYPE tw_mediasrv_webhooks_total counter\n");
+	for (i = 0; i < 2; i++) {
+		size_t k;
+
+		for (k = 0; k < HOOK_CODES; k++)
+			fprintf(f, "tw_mediasrv_webhooks_total{path=\"%s\","
+				"code=\"%u\"} %llu\n", hook_paths[i],
+				hook_codes[k], stats.hooks[i][k]);
+	}
 	fprintf(f, "# HELP tw_mediasrv_disconnects_total Streams closed "
 		"without 'stop'.\n# TYPE tw_mediasrv_disconnects_total "
 		"counter\ntw_mediasrv_disconnects_total %llu\n",
@@ -603,6 +1097,12 @@ static int on_http(struct conn *c, const char *uri)
 {
 	char *body;
 	size_t len;
+	int h;
+
+	c->close_after = 0;
+	for (h = HOOK_TWIML; h <= HOOK_STATUS && hook_base; h++)
+		if (strcmp(uri, hook_paths[h - 1]) == 0)
+			return on_hook_request(c, (enum hook)h);
 
 	if (strcmp(uri, "/healthz") == 0) {
 		if (!(body = strdup(got_signal ? "draining\n" : "ok\n")))
@@ -670,14 +1170,22 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
 			free(b);
 			free(c->reply);
 			c->reply = NULL;
-			if (r < (int)c->reply_len)
+			if (r < (int)c->reply_len || c->close_after)
 				return -1;
 		}
 		return lws_http_transaction_completed(wsi) ? -1 : 0;
+	case LWS_CALLBACK_HTTP_BODY:
+		return on_body(c, in, len);
+	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+		if (c->hook == HOOK_NONE)
+			break;
+		c->wsi = wsi;
+		return on_hook_body(c);
 	case LWS_CALLBACK_CLOSED_HTTP:
 		if (c) {	/* NULL if no request was ever bound */
 			free(c->reply);
 			c->reply = NULL;
+			hook_reset(c);
 		}
 		break;
 	case LWS_CALLBACK_ESTABLISHED:
@@ -755,11 +1263,144 @@ static void flush_tick(lws_sorted_usec_list_t *sul)
 				 10 * LWS_US_PER_MS);
 }
 
+/* "+" and 2 to 15 digits, the first not 0. */
+static int is_e164(const char *s)
+{
+	size_t n;
+
+	if (s[0] != '+' || s[1] < '1' || s[1] > '9')
+		return 0;
+	for (n = 1; s[n]; n++)
+		if (s[n] < '0' || s[n] > '9')
+			return 0;
+	return n >= 3 && n <= 16;
+}
+
+static void add_action(const char *arg)
+{
+	struct action *a;
+
+	if (nactions == sizeof actions / sizeof actions[0])
+		cli_usage_error("too many --on-call actions (at most %zu)",
+				sizeof actions / sizeof actions[0]);
+	a = &actions[nactions++];
+	if (strncmp(arg, "dial:", 5) == 0) {
+		a->act = ACT_DIAL;
+		a->arg = arg + 5;
+		if (!is_e164(a->arg) && strncmp(a->arg, "sip:", 4) != 0 &&
+		    strncmp(a->arg, "sips:", 5) != 0 &&
+		    (strncmp(a->arg, "client:", 7) != 0 || !a->arg[7]))
+			cli_usage_error("--on-call dial: expected +E.164 "
+					"number, sip:URI or client:NAME, not "
+					"'%s'", a->arg);
+	} else if (strncmp(arg, "say:", 4) == 0 && arg[4]) {
+		a->act = ACT_SAY;
+		a->arg = arg + 4;
+	} else if (strncmp(arg, "play:", 5) == 0 &&
+		   (strncmp(arg + 5, "https://", 8) == 0 ||
+		    strncmp(arg + 5, "http://", 7) == 0)) {
+		a->act = ACT_PLAY;
+		a->arg = arg + 5;
+	} else if (strncmp(arg, "pause:", 6) == 0) {
+		a->act = ACT_PAUSE;
+		a->n = (long)cli_int("--on-call pause", arg + 6, 1, 14400);
+	} else if (strcmp(arg, "hangup") == 0) {
+		a->act = ACT_HANGUP;
+	} else {
+		cli_usage_error("unknown --on-call action '%s' (dial:, say:, "
+				"play:URL, pause:SECONDS, hangup)", arg);
+	}
+}
+
+/* prefix + n bytes of s + suffix, malloc'd; out of memory is fatal. */
+static char *concat(const char *prefix, const char *s, size_t n,
+		    const char *suffix)
+{
+	size_t size = strlen(prefix) + n + strlen(suffix) + 1;
+	char *p = malloc(size);
+
+	if (!p)
+		die(1, "out of memory");
+	snprintf(p, size, "%s%.*s%s", prefix, (int)n, s, suffix);
+	return p;
+}
+
+/*
+ * --public-url: this server's base (https://host[/prefix]), from which the
+ * stream URL (wss://host[/prefix]/PATH) and the webhooks' URLs follow; or,
+ * as before webhooks, the stream URL itself, whose last path segment is
+ * then replaced for the webhooks.
+ */
+static void set_public_url(const char *u)
+{
+	static const char *const schemes[][2] = {
+		{ "https://", "wss://" }, { "http://", "ws://" },
+		{ "wss://", "https://" }, { "ws://", "http://" },
+	};
+	const char *rest, *slash;
+	size_t i, n, from;
+
+	for (i = 0; i < 4; i++)
+		if (strncmp(u, schemes[i][0], strlen(schemes[i][0])) == 0)
+			break;
+	if (i == 4 || strpbrk(u, "?#"))
+		cli_usage_error("invalid --public-url '%s': expected "
+				"https://HOST[/PREFIX], without a query", u);
+	rest = u + strlen(schemes[i][0]);
+	if (!*rest || *rest == '/')
+		cli_usage_error("invalid --public-url '%s': no host", u);
+	n = strlen(rest);
+	while (n && rest[n - 1] == '/')
+		n--;
+	if (i < 2) {
+		hook_base = concat(schemes[i][0], rest, n, "");
+		stream_url = concat(schemes[i][1], rest, n, opt_path);
+	} else {
+		stream_url = concat(u, "", 0, "");
+		slash = memchr(rest, '/', n);
+		from = n;
+		if (slash)
+			for (from = n; rest[from - 1] != '/'; from--)
+				;
+		if (slash)
+			from--;
+		hook_base = concat(schemes[i][1], rest, from, "");
+	}
+	if (i % 2)
+		log_warn("--public-url '%s': Twilio streams only to wss:// "
+			 "and should call webhooks over https://", u);
+}
+
+static void load_template(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	size_t n;
+
+	if (!f)
+		die(1, "cannot open '%s': %s", path, strerror(errno));
+	if (!(opt_template = malloc(MAX_BODY + 1)))
+		die(1, "out of memory");
+	n = fread(opt_template, 1, MAX_BODY + 1, f);
+	if (ferror(f))
+		die(1, "cannot read '%s': %s", path, strerror(errno));
+	fclose(f);
+	if (n > MAX_BODY)
+		die(1, "cannot use '%s': larger than %d bytes", path,
+		    MAX_BODY);
+	if (memchr(opt_template, '\0', n))
+		die(1, "cannot use '%s': not text", path);
+	opt_template[n] = '\0';
+	if (!strstr(opt_template, "{{stream"))
+		log_warn("'%s' has neither {{stream}} nor {{stream_url}}: "
+			 "calls will not be streamed", path);
+}
+
 static void parse_args(int argc, char **argv)
 {
 	enum { OPT_LISTEN = 256, OPT_PATH, OPT_PUBLIC, OPT_NOVERIFY, OPT_CERT, OPT_KEY,
 	       OPT_BUFFER, OPT_MAXFRAME, OPT_DRAIN, OPT_HSTIMEOUT, OPT_STARTTIMEOUT,
-	       OPT_COALESCE, OPT_HELP, OPT_VERSION };
+	       OPT_COALESCE, OPT_ONCALL, OPT_TEMPLATE, OPT_TWIMLPATH,
+	       OPT_STATUSPATH, OPT_HELP, OPT_VERSION };
 	static const struct option opts[] = {
 		{"listen", required_argument, NULL, OPT_LISTEN},
 		{"path", required_argument, NULL, OPT_PATH},
@@ -773,12 +1414,17 @@ static void parse_args(int argc, char **argv)
 		{"handshake-timeout", required_argument, NULL, OPT_HSTIMEOUT},
 		{"start-timeout", required_argument, NULL, OPT_STARTTIMEOUT},
 		{"coalesce", required_argument, NULL, OPT_COALESCE},
+		{"on-call", required_argument, NULL, OPT_ONCALL},
+		{"twiml-template", required_argument, NULL, OPT_TEMPLATE},
+		{"twiml-path", required_argument, NULL, OPT_TWIMLPATH},
+		{"status-path", required_argument, NULL, OPT_STATUSPATH},
 		{"verbose", no_argument, NULL, 'v'},
 		{"quiet", no_argument, NULL, 'q'},
 		{"help", no_argument, NULL, OPT_HELP},
 		{"version", no_argument, NULL, OPT_VERSION},
 		{NULL, 0, NULL, 0},
 	};
+	const char *template = NULL;
 	int ch;
 
 	while ((ch = getopt_long(argc, argv, "qv", opts, NULL)) != -1) {
@@ -811,6 +1457,10 @@ static void parse_args(int argc, char **argv)
 			opt_coalesce_ms = cli_int("--coalesce", optarg, 0,
 						  100);
 			break;
+		case OPT_ONCALL: add_action(optarg); break;
+		case OPT_TEMPLATE: template = optarg; break;
+		case OPT_TWIMLPATH: hook_paths[0] = optarg; break;
+		case OPT_STATUSPATH: hook_paths[1] = optarg; break;
 		case 'v': log_level++; break;
 		case 'q': log_level = LOG_ERROR; break;
 		case OPT_HELP: cli_help(usage);
@@ -823,10 +1473,24 @@ static void parse_args(int argc, char **argv)
 	}
 	if (optind != argc)
 		cli_usage_error("unexpected argument '%s'", argv[optind]);
-	if (opt_path[0] != '/')
-		cli_usage_error("--path must start with '/'");
+	if (opt_path[0] != '/' || hook_paths[0][0] != '/' ||
+	    hook_paths[1][0] != '/')
+		cli_usage_error("--path, --twiml-path and --status-path must "
+				"start with '/'");
+	if (strcmp(hook_paths[0], hook_paths[1]) == 0 ||
+	    path_is(hook_paths[0], opt_path) ||
+	    path_is(hook_paths[1], opt_path))
+		cli_usage_error("--path, --twiml-path and --status-path must "
+				"differ");
 	if (!opt_cert != !opt_key)
 		cli_usage_error("--cert and --key go together");
+	if (template && nactions)
+		cli_usage_error("--on-call and --twiml-template exclude each "
+				"other");
+	if (opt_public_url)
+		set_public_url(opt_public_url);
+	if (template)
+		load_template(template);
 }
 
 int main(int argc, char **argv)
@@ -907,11 +1571,23 @@ int main(int argc, char **argv)
 		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
 		info.ssl_cert_filepath = opt_cert;
 		info.ssl_private_key_filepath = opt_key;
+		/*
+		 * lws reads headers it does not know, X-Twilio-Signature
+		 * among them, only over HTTP/1: offering h2 would make every
+		 * signed request look unsigned.
+		 */
+		info.alpn = "http/1.1";
 	}
 	if (!(ctx = lws_create_context(&info)))
 		die(1, "cannot listen on '%s'", opt_listen);
 	log_info("listening on %s%s (%s)", opt_listen, opt_path,
 		 opt_cert ? "wss" : "ws");
+	if (hook_base)
+		log_info("webhooks: %s%s (voice), %s%s (status callbacks); "
+			 "streams to %s", hook_base, hook_paths[0], hook_base,
+			 hook_paths[1], stream_url);
+	else
+		log_info("no --public-url: webhooks off");
 
 	next_wake = mono_us();
 	for (;;) {
@@ -963,5 +1639,8 @@ int main(int argc, char **argv)
 	fcntl(STDOUT_FILENO, F_SETFL, out_flags);
 	obuf_free(&out);
 	free(scratch);
+	free(stream_url);
+	free(hook_base);
+	free(opt_template);
 	return out.error ? 1 : 0;
 }

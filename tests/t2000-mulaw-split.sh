@@ -215,4 +215,25 @@ test_expect_success 'SIGTERM drains and exits 0' '
 	events call.stop ev | jq -e ".reason == \"eof\""
 '
 
+test_expect_success 'stream status callbacks and call durations: call.status' '
+	{
+		echo "{\"event\":\"status\",\"status\":{\"AccountSid\":\"AC1\",\"CallSid\":\"$C1\",\"StreamSid\":\"$S1\",\"StreamName\":\"$S1\",\"StreamEvent\":\"stream-started\",\"Timestamp\":\"2026-11-25T14:00:00.000Z\"}}"
+		echo "{\"event\":\"status\",\"status\":{\"CallSid\":\"$C1\",\"CallStatus\":\"completed\",\"CallDuration\":\"61\",\"Duration\":\"2\"}}"
+		echo "{\"event\":\"status\",\"status\":{\"CallSid\":\"$C1\",\"CallStatus\":\"busy\",\"CallDuration\":\"x1\"}}"
+		echo "{\"event\":\"status\",\"status\":{\"CallSid\":\"$C1\",\"StreamEvent\":\"\"}}"
+	} >st.ndjson &&
+	timeout 20 mulaw-split <st.ndjson >ev &&
+	test $(wc -l <ev) = 4 &&
+	sed -n 1p ev | jq -e --arg c $C1 --arg s $S1 "
+		.type == \"call.status\" and .call_sid == \$c and
+		.stream_sid == \$s and .status == \"stream-started\" and
+		.stream_name == \$s and (has(\"duration\") | not)" &&
+	sed -n 2p ev | jq -e "
+		.status == \"completed\" and .duration == 61 and
+		.call_duration == \"61\" and (has(\"stream_sid\") | not)" &&
+	sed -n 3p ev | jq -e ".status == \"busy\" and (has(\"duration\") | not)" &&
+	sed -n 4p st.ndjson >expect && sed -n 4p ev >actual &&
+	test_cmp expect actual
+'
+
 test_done

@@ -3,6 +3,7 @@
  * and the events we write.  A media line is read with twmsg_scan alone;
  * every other line is rare and goes through jansson.
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -694,31 +695,47 @@ static int snake_case(char *dst, size_t size, const char *key)
 	return n > 0;
 }
 
-/* A call status webhook, as tw-mediasrv relays it. */
+/*
+ * A call or stream status callback, as tw-mediasrv relays it.  A stream
+ * callback has no CallStatus: its StreamEvent ("stream-started") is the
+ * status, and its StreamSid becomes stream_sid.
+ */
 static int on_status(const char *line, size_t len, uint64_t lineno)
 {
 	json_t *root = load(line, len, lineno), *status, *ev, *v;
-	const char *call, *callstatus, *key;
-	char name[72];
+	const char *call, *callstatus, *key, *dur;
+	char name[72], *end;
+	long long secs;
 
 	if (!root)
 		return 1;
 	status = json_object_get(root, "status");
 	call = get_str(status, "CallSid");
 	callstatus = get_str(status, "CallStatus");
-	if (!call || !callstatus || !sid_ok(call, strlen(call))) {
+	if (!callstatus || !*callstatus)
+		callstatus = get_str(status, "StreamEvent");
+	if (!call || !callstatus || !*callstatus ||
+	    !sid_ok(call, strlen(call))) {
 		json_decref(root);
 		return 0;
 	}
 	ev = event_new("call.status", NULL, -1);
 	json_object_set_new(ev, "call_sid", json_string(call));
 	json_object_set_new(ev, "status", json_string(callstatus));
+	/* seconds, as a number; set first, so that Twilio's Duration (in
+	 * minutes, for billing) cannot take the name */
+	if ((dur = get_str(status, "CallDuration"))) {
+		errno = 0;
+		secs = strtoll(dur, &end, 10);
+		if (!errno && end != dur && !*end && secs >= 0)
+			json_object_set_new(ev, "duration",
+					    json_integer(secs));
+	}
 	json_object_foreach(status, key, v) {
 		if (!(json_is_string(v) || json_is_number(v) ||
 		      json_is_boolean(v)) ||
 		    !snake_case(name, sizeof name, key) ||
-		    json_object_get(ev, name) ||
-		    strcmp(name, "stream_sid") == 0)
+		    json_object_get(ev, name))
 			continue;
 		json_object_set(ev, name, v);
 	}
