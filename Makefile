@@ -33,7 +33,7 @@ DEFS = -D_GNU_SOURCE -DTAPLINE_VERSION='"$(VERSION)"' \
        -DTAPLINE_DATADIR='"$(DATADIR)"'
 ALL_CFLAGS = $(WARN) $(DEFS) -Ilib -I$(O)/gen $(PKG_CFLAGS) $(CFLAGS)
 
-PROGS = tw-mediasrv mulaw-split tw-simcall gstt-stream gstt-serve
+PROGS = tw-mediasrv mulaw-split tw-simcall gstt-stream gstt-serve tw-dial
 SCRIPTS = tapline-live tapline-demo tapline-dial tapline-view
 
 # What each program links besides lib/.
