@@ -97,6 +97,7 @@ static struct {
 	long long chunk_ms;
 	size_t chunk_bytes;
 	long long ncalls;
+	const char *call_sid;		/* --call-sid, for the one call */
 	long long ramp_ms;
 	long long duration_ms;	/* 0 = each file once */
 	long long disconnect_after;	/* -1 = never */
@@ -154,6 +155,7 @@ static const char usage_text[] =
 "      --stamp               put the send time in each chunk's first 8 bytes\n"
 "      --no-stop             close without sending stop\n"
 "      --disconnect-after N  drop the connection after N media messages\n"
+"      --call-sid SID        the call's SID (one call only)\n"
 "  -v, --verbose             say more (twice: libwebsockets too)\n"
 "  -q, --quiet               say less\n"
 "      --help                show this help and exit\n"
@@ -1053,7 +1055,7 @@ static const char *ca_file(void)
 static int parse_options(int argc, char **argv)
 {
 	enum { O_CHUNK = 256, O_RAMP, O_SIGN_URL, O_STAMP, O_NO_STOP,
-	       O_DISCONNECT, O_HELP, O_VERSION };
+	       O_DISCONNECT, O_CALL_SID, O_HELP, O_VERSION };
 	static const struct option longopts[] = {
 		{ "inbound", required_argument, NULL, 'i' },
 		{ "outbound", required_argument, NULL, 'o' },
@@ -1068,6 +1070,7 @@ static int parse_options(int argc, char **argv)
 		{ "stamp", no_argument, NULL, O_STAMP },
 		{ "no-stop", no_argument, NULL, O_NO_STOP },
 		{ "disconnect-after", required_argument, NULL, O_DISCONNECT },
+		{ "call-sid", required_argument, NULL, O_CALL_SID },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, O_HELP },
@@ -1129,6 +1132,16 @@ static int parse_options(int argc, char **argv)
 		case O_NO_STOP:
 			opt.no_stop = 1;
 			break;
+		case O_CALL_SID:
+			if (strlen(optarg) != SID_LEN ||
+			    strncmp(optarg, "CA", 2) != 0 ||
+			    strspn(optarg + 2, "0123456789abcdef") !=
+			    SID_LEN - 2)
+				cli_usage_error("invalid value '%s' for "
+						"--call-sid: CA and 32 hex "
+						"digits", optarg);
+			opt.call_sid = optarg;
+			break;
 		case O_DISCONNECT:
 			opt.disconnect_after = cli_int("--disconnect-after",
 						       optarg, 0, LLONG_MAX);
@@ -1154,6 +1167,8 @@ static int parse_options(int argc, char **argv)
 					argv[optind - 1]);
 		}
 	}
+	if (opt.call_sid && opt.ncalls != 1)
+		cli_usage_error("--call-sid names one call: not with --calls");
 	if (optind != argc - 1)
 		cli_usage_error(optind >= argc ? "missing URL" :
 				"too many arguments");
@@ -1237,6 +1252,9 @@ static void init_calls(void)
 		    make_sid(cl->stream_sid, "MZ") < 0)
 			die(1, "cannot get random bytes: %s",
 			    strerror(errno));
+		/* a call placed through a stand-in of Twilio's REST API */
+		if (opt.call_sid)
+			memcpy(cl->call_sid, opt.call_sid, SID_LEN + 1);
 		if (!(cl->buf = malloc(LWS_PRE + opt.msg_max)))
 			die(1, "out of memory");
 	}
