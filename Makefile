@@ -33,7 +33,8 @@ DEFS = -D_GNU_SOURCE -DTAPLINE_VERSION='"$(VERSION)"' \
        -DTAPLINE_DATADIR='"$(DATADIR)"'
 ALL_CFLAGS = $(WARN) $(DEFS) -Ilib -I$(O)/gen $(PKG_CFLAGS) $(CFLAGS)
 
-PROGS = tw-mediasrv mulaw-split tw-simcall gstt-stream gstt-serve tw-dial ts-format
+PROGS = tw-mediasrv mulaw-split tw-simcall gstt-stream gstt-serve ts-broadcast \
+	ts-format tw-dial
 SCRIPTS = tapline-live tapline-demo tapline-dial tapline-view
 
 # What each program links besides lib/.
@@ -127,6 +128,7 @@ build/fuzz/fuzz-speechreq: cmd/gstt-serve/request.c cmd/gstt-serve/gstt-serve.h
 build/fuzz/fuzz-speechresp: cmd/gstt-stream/events.c cmd/gstt-stream/gstt.h
 build/fuzz/fuzz-splitline: $(wildcard cmd/mulaw-split/*.c cmd/mulaw-split/*.h)
 build/fuzz/fuzz-tsformat: cmd/ts-format.c
+build/fuzz/fuzz-events: $(wildcard cmd/ts-broadcast/*.c cmd/ts-broadcast/*.h)
 
 fuzz: $(FUZZERS)
 

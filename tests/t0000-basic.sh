@@ -2,7 +2,8 @@
 test_description='every program follows the conventions of tapline(7)'
 . "$(dirname "$0")/test-lib.sh"
 
-PROGS="tw-mediasrv mulaw-split tw-simcall gstt-stream gstt-serve tw-dial ts-format"
+PROGS="tw-mediasrv mulaw-split tw-simcall gstt-stream gstt-serve ts-broadcast
+	ts-format tw-dial"
 SCRIPTS="tapline-live tapline-demo tapline-dial tapline-view"
 
 for p in $PROGS $SCRIPTS; do

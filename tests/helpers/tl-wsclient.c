@@ -13,6 +13,7 @@
  *   close [CODE]    close with CODE (1000) and wait for the server's reply
  *   wait-close      wait until the server closes
  *   wait-recv N     wait until N messages have been received in all
+ *   stall           stop reading from the socket (a client that hangs)
  * At the end of the script the client closes with 1000.
  *
  * Prints on stdout: "connected" after the upgrade, "refused STATUS" if the
@@ -42,7 +43,7 @@
 #define MAX_RX		(64 << 20)
 
 enum kind { C_TEXT, C_BINARY, C_FRAG, C_SLEEP, C_CLOSE, C_WAIT_CLOSE,
-	    C_WAIT_RECV };
+	    C_WAIT_RECV, C_STALL };
 
 struct cmd {
 	enum kind kind;
@@ -182,6 +183,8 @@ static void parse_line(char *line, size_t lineno)
 		c.n = *arg ? cli_int("close", arg, 1000, 4999) : 1000;
 	} else if (IS("wait-close")) {
 		c.kind = C_WAIT_CLOSE;
+	} else if (IS("stall")) {
+		c.kind = C_STALL;
 	} else if (IS("wait-recv")) {
 		c.kind = C_WAIT_RECV;
 		c.n = cli_int("wait-recv", arg, 0, 1LL << 40);
@@ -250,6 +253,10 @@ static void run(void)
 		case C_WAIT_RECV:
 			if (nrecv < c->n)
 				return;
+			pc++;
+			break;
+		case C_STALL:
+			lws_rx_flow_control(client, 0);
 			pc++;
 			break;
 		default:
