@@ -1157,9 +1157,34 @@ static void add_action(enum verb verb, const char *arg, size_t max)
 	opt.nactions++;
 }
 
+/*
+ * A ws:// URL whose host is 127.0.0.1, ::1 or localhost: Twilio reaches
+ * only wss://, but a stand-in of Twilio on this machine (tests, demos)
+ * plays the stream to a plain local server.
+ */
+static int loopback_ws(const char *url)
+{
+	const char *h, *e;
+	char host[64];
+
+	if (!has_scheme(url, "ws://"))
+		return 0;
+	h = url + 5;
+	if (*h == '[') {
+		e = strchr(++h, ']');
+	} else {
+		e = h + strcspn(h, ":/");
+	}
+	if (!e || (size_t)(e - h) >= sizeof host)
+		return 0;
+	memcpy(host, h, (size_t)(e - h));
+	host[e - h] = '\0';
+	return strcmp(host, "localhost") == 0 || cli_is_loopback(host);
+}
+
 static void check_url(const char *name, const char *url, int wss)
 {
-	if (wss ? !has_scheme(url, "wss://")
+	if (wss ? !has_scheme(url, "wss://") && !loopback_ws(url)
 		: !has_scheme(url, "https://") && !has_scheme(url, "http://"))
 		cli_usage_error("%s: '%s' is not a%s URL", name, url,
 				wss ? " wss://" : "n http(s)");

@@ -71,6 +71,11 @@ test_expect_success 'help, version, usage errors' '
 		+15552223333 2>err && grep -q "not two" err &&
 	expect_status 2 tw-dial -s ws://h/m -S hi --print-twiml 2>err &&
 	grep -q "not a wss:// URL" err &&
+	expect_status 2 tw-dial -s ws://127.0.0.1.example/m -S hi \
+		--print-twiml 2>err && grep -q "not a wss:// URL" err &&
+	tw-dial -s ws://127.0.0.1:8080/m -S hi --print-twiml >out &&
+	grep -q "<Stream url=\"ws://127.0.0.1:8080/m\"" out &&
+	tw-dial -s ws://[::1]:8080/m -S hi --print-twiml >out &&
 	expect_status 2 tw-dial -s "wss://h/m?token=1" -S hi --print-twiml \
 		2>err && grep -q "query string" err &&
 	expect_status 2 tw-dial -P a=b -S hi --print-twiml 2>err &&
