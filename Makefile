@@ -35,7 +35,7 @@ ALL_CFLAGS = $(WARN) $(DEFS) -Ilib -I$(O)/gen $(PKG_CFLAGS) $(CFLAGS)
 
 PROGS = tw-mediasrv mulaw-split tw-simcall gstt-stream gstt-serve ts-broadcast \
 	ts-format tw-dial
-SCRIPTS = tapline-live tapline-demo tapline-dial tapline-view
+SCRIPTS = tapline-live tapline-demo tapline-dial tapline-view tapline-batch
 
 # What each program links besides lib/.
 LIBS_tw-mediasrv = $(LWS_LIBS) $(JANSSON_LIBS) $(CRYPTO_LIBS)

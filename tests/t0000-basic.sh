@@ -4,7 +4,7 @@ test_description='every program follows the conventions of tapline(7)'
 
 PROGS="tw-mediasrv mulaw-split tw-simcall gstt-stream gstt-serve ts-broadcast
 	ts-format tw-dial"
-SCRIPTS="tapline-live tapline-demo tapline-dial tapline-view"
+SCRIPTS="tapline-live tapline-demo tapline-dial tapline-view tapline-batch"
 
 for p in $PROGS $SCRIPTS; do
 	test_expect_success "$p --version names the program and tapline" "

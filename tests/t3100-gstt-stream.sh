@@ -164,10 +164,11 @@ test_expect_success 'files: 8 kHz mu-law WAV goes as its bytes; two in a row' '
 	grep -q "encoding=3 rate=8000 channels=1" fake.log
 '
 
-test_expect_success 'files: linear PCM goes as LINEAR16 at its rate, mono' '
+test_expect_success 'files: linear PCM goes as LINEAR16 at its rate, --mix' '
 	fake &&
 	sox -n -r 16000 -c 2 -b 16 st.wav synth 3.25 sine 300 sine 500 &&
-	gstt st.wav >ev &&
+	gstt --mix st.wav >ev &&
+	test $(streams) = 1 &&
 	grep -q "encoding=1 rate=16000 channels=1" fake.log &&
 	grep -q "^stream=1 bytes=104000 " fake.log &&
 	jq -r "select(.final) | \"\(.start) \(.end)\"" ev >t &&

@@ -141,6 +141,37 @@ int event_error(const struct out *o, const char *code, const char *fmt, ...)
 	return event_put(o, e);
 }
 
+/*
+ * A recording is framed as a live call is by mulaw-split: call.start
+ * before any transcript, call.stop after the last one of every track.
+ * These carry no track, whatever o says.
+ */
+int event_call_start(const struct out *o, const char *const *tracks, int n)
+{
+	struct out call = *o;
+	json_t *e, *t = json_array();
+	int i;
+
+	call.track = NULL;
+	e = event_new(&call, "call.start");
+	for (i = 0; i < n; i++)
+		json_array_append_new(t, jstr(tracks[i]));
+	json_object_set_new(e, "tracks", t);
+	json_object_set_new(e, "params", json_object());
+	return event_put(o, e);
+}
+
+int event_call_stop(const struct out *o, const char *reason)
+{
+	struct out call = *o;
+	json_t *e;
+
+	call.track = NULL;
+	e = event_new(&call, "call.stop");
+	json_object_set_new(e, "reason", json_string(reason));
+	return event_put(o, e);
+}
+
 /* A stream-relative time as an absolute offset, within [lo, hi]. */
 static int64_t to_offset(const struct timeline *t,
 			 const Google__Protobuf__Duration *d, int64_t lo,

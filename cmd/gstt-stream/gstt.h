@@ -55,20 +55,35 @@ int resp_handle(const struct out *, struct timeline *, const uint8_t *p,
 int event_error(const struct out *, const char *code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-/* input.c: a reader thread fills a ring buffer of audio to send. */
+/* Events of a recording's call: call.start (tracks) and call.stop. */
+int event_call_start(const struct out *, const char *const *tracks, int n);
+int event_call_stop(const struct out *, const char *reason);
+
+/*
+ * input.c: a reader thread fills one ring buffer of audio to send per
+ * track (a channel of the files, or the one track of stdin or of a
+ * mix-down).
+ */
+#define MAX_TRACKS 8
+
 struct source;
 
-struct input {
-	pthread_mutex_t mu;
-	pthread_cond_t room;	/* signalled when the tail moves */
-	pthread_t thread;
+struct ring {
 	uint8_t *buf;
 	size_t cap;
 	int64_t tail, head;	/* absolute offsets held: [tail, head) */
+	uint64_t dropped;	/* bytes dropped when live and full */
+	int64_t last_ms;	/* mono_ms of the last bytes read */
+};
+
+struct input {
+	pthread_mutex_t mu;	/* guards the rings and the flags */
+	pthread_cond_t room;	/* broadcast when a tail moves */
+	pthread_t thread;
+	struct ring ring[MAX_TRACKS];
+	int ntracks;
 	int eof, stop;
 	int live;		/* drop the oldest when full, never block */
-	uint64_t dropped;	/* bytes dropped that way */
-	int64_t last_ms;	/* mono_ms of the last bytes read */
 	char error[320];	/* set with eof on a read error */
 
 	/* what is sent */
@@ -76,6 +91,7 @@ struct input {
 	int64_t bps, align;
 
 	int fd;			/* raw input, or -1 */
+	int channels;		/* of the first file (1 on stdin) */
 	struct source *src;
 	int nsrc;
 };
@@ -88,15 +104,21 @@ struct input_state {
 
 /*
  * Raw audio on fd as given; files as libsndfile reads them (headerless
- * ones by their name, see input.c).
+ * ones by their name, see input.c).  input_files sets in->channels.
  */
 void input_raw(struct input *, int fd, int mulaw, int rate);
 int input_files(struct input *, char **names, int n, int mulaw, int rate);
-int input_start(struct input *, double buffer_seconds, int realtime);
-void input_get(struct input *, struct input_state *);
-/* Copy [off, off + n) if all still held; the bytes copied (or 0). */
-size_t input_copy(struct input *, int64_t off, uint8_t *dst, size_t n);
-void input_release(struct input *, int64_t off);
+/*
+ * ntracks 1 mixes every channel down; more sends channel k as track k
+ * (every file must then have that many channels).
+ */
+int input_start(struct input *, int ntracks, double buffer_seconds,
+		int realtime);
+void input_get(struct input *, int k, struct input_state *);
+/* Copy [off, off + n) of track k if all still held; the bytes copied. */
+size_t input_copy(struct input *, int k, int64_t off, uint8_t *dst,
+		  size_t n);
+void input_release(struct input *, int k, int64_t off);
 void input_stop(struct input *);
 
 #endif

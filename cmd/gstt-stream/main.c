@@ -2,12 +2,14 @@
  * gstt-stream: transcribe audio of any length with Google Speech-to-Text
  * v1 StreamingRecognize, writing events NDJSON.
  *
- * The main thread owns every grpc object: one completion queue, one
- * stream at a time, one message in flight each way.  Google ends a stream
- * at 305 s, after some errors, and after a silence; each time, the next
- * stream starts at the end of the last final result and replays the audio
- * after it, so the timeline runs on exactly, byte for byte (see the
- * DESCRIPTION of gstt-stream(1)).
+ * The main thread owns every grpc object: one channel, one completion
+ * queue, and per track (a channel of a recording, or the one audio of
+ * stdin) one stream at a time with one message in flight each way; the
+ * tracks of a recording run side by side on the same queue.  Google ends
+ * a stream at 305 s, after some errors, and after a silence; each time,
+ * the next stream starts at the end of the last final result and replays
+ * the audio after it, so the timeline runs on exactly, byte for byte (see
+ * the DESCRIPTION of gstt-stream(1)).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -43,9 +45,11 @@ STREAMING_REQUEST_##x
 #define GOOGLE "speech.googleapis.com:443"
 #define MAX_ALT_LANGS 3
 #define MAX_REQUEST 24000	/* Google takes 25 KB of audio a request */
-#define CLOSE_TIMEOUT_MS 10000	/* for the last results of a restart */
+#define CLOSE_IDLE_MS 10000	/* after a restart's half-close: silence */
+#define CLOSE_MAX_MS 60000	/* ...and in all, plus 2 x the audio sent */
 #define SEND_STALL_MS 30000	/* a message not taken: the link is dead */
 #define HEALTHY_MS 10000	/* a stream this old ends an outage */
+#define SECOND_SIGNAL_MS 200	/* a signal sooner is the first again */
 
 static const char usage[] =
 "usage: gstt-stream [options] [FILE...]\n"
@@ -75,6 +79,10 @@ static const char usage[] =
 "      --insecure          plaintext, no credentials (default on loopback)\n"
 "      --tls               TLS even on loopback\n"
 "      --adc               look for credentials on the metadata server\n"
+"recordings:\n"
+"      --channel-tracks A,B  name the channels' tracks (2 channels:\n"
+"                          inbound,outbound)\n"
+"      --mix               mix the channels down to one track\n"
 "labels:\n"
 "      --call-sid SID, --stream-sid SID, --track NAME\n"
 "streams:\n"
@@ -83,7 +91,7 @@ static const char usage[] =
 "      --buffer SEC        audio held while the service is away (300)\n"
 "      --idle-close SEC    close a stream when input stalls this long (8)\n"
 "      --give-up SEC       exit 5 after failing this long (0: never)\n"
-"      --eof-timeout SEC   wait this long for results at the end (30)\n"
+"      --eof-timeout SEC   at the end, wait this long for each result (30)\n"
 "  -v, --verbose           more messages\n"
 "  -q, --quiet             errors only\n"
 "  -h, --help, -V, --version\n";
@@ -93,7 +101,7 @@ enum {
 	O_PUNCT, O_NO_PUNCT, O_WORDS, O_PHRASE, O_PHRASES, O_BOOST,
 	O_PROFANITY, O_ALTS, O_SINGLE, O_ENDPOINT, O_INSECURE, O_TLS, O_ADC,
 	O_CALL, O_STREAM, O_TRACK, O_RESTART, O_REPLAY, O_BUFFER, O_IDLE,
-	O_GIVEUP, O_EOFTMO
+	O_GIVEUP, O_EOFTMO, O_CHTRACKS, O_MIX
 };
 
 static const struct option longopts[] = {
@@ -119,6 +127,7 @@ static const struct option longopts[] = {
 	{ "max-replay", 1, NULL, O_REPLAY }, { "buffer", 1, NULL, O_BUFFER },
 	{ "idle-close", 1, NULL, O_IDLE }, { "give-up", 1, NULL, O_GIVEUP },
 	{ "eof-timeout", 1, NULL, O_EOFTMO },
+	{ "channel-tracks", 1, NULL, O_CHTRACKS }, { "mix", 0, NULL, O_MIX },
 	{ "verbose", 0, NULL, 'v' }, { "quiet", 0, NULL, 'q' },
 	{ "help", 0, NULL, 'h' }, { "version", 0, NULL, 'V' },
 	{ NULL, 0, NULL, 0 }
@@ -136,6 +145,9 @@ static struct {
 	int insecure, tls, adc;
 	long long restart_ms, replay_ms, buffer_ms, idle_ms, giveup_ms;
 	long long eof_ms;
+	const char *call_sid, *stream_sid, *track;
+	char *names[MAX_TRACKS];	/* --channel-tracks */
+	int nnames, mix;
 } opt = {
 	.mulaw = 1, .rate = 8000, .language = "en-US",
 	.model = "phone_call", .interim = 1, .punctuation = 1,
@@ -148,37 +160,50 @@ static const char *const why_name[] = {
 	"server", "restart", "idle input", "end of input", "end of utterance"
 };
 
+/* Completion tags: the track's index above the operation. */
 enum { TAG_START = 1, TAG_MD, TAG_RECV, TAG_SEND, TAG_CLOSE, TAG_STATUS };
+#define TAG_BITS 3
 
-/* The stream now open, if any. */
-static struct {
+/* The stream of a track now open, if any. */
+struct stream {
 	grpc_call *call;
 	int outstanding;	/* batches started, not completed */
 	int send_busy, closing, close_started, status_done, cancelled;
+	int gave_up;		/* cancelled: 1 silent, 2 answering long */
 	enum why why;
 	grpc_byte_buffer *sbuf, *rbuf;
 	grpc_metadata_array imd, tmd;
 	grpc_status_code code;
 	grpc_slice details;
 	const char *error_string;
-	int64_t opened, send_since, close_at;
+	int64_t opened, send_since, close_at, last_resp;
 	int progress;		/* got a response */
-} st;
+};
 
+/* A track: what it sends, what it heard, how its streams fare. */
+struct track {
+	int k;			/* its ring in the input, its tags */
+	char who[48];		/* "inbound: " to begin its messages */
+	struct stream st;
+	struct timeline tl;
+	struct out out;
+	int64_t retry_at, idle_mark, outage_since, eof_since;
+	int64_t heard;		/* the service heard all before this */
+	int64_t drop_report;
+	int backoff_n, eof_done;
+	int done, rc;		/* finished, with this exit status */
+	uint64_t dropped_seen, capped;
+};
+
+static struct track tracks[MAX_TRACKS];
+static int ntracks;
 static grpc_completion_queue *cq;
 static grpc_channel *channel;
 static grpc_metadata md[3];
 static size_t nmd;
 static struct input in;
-static struct timeline tl;
-static struct out out;
 static grpc_byte_buffer *config_msg;
-
-static int64_t retry_at, idle_mark = -1, outage_since = -1, eof_since = -1;
-static int64_t heard;	/* the service heard everything before this */
-static int backoff_n, eof_done, out_failed;
-static uint64_t dropped_seen, capped;
-static int64_t drop_report = -5000;
+static int out_failed;
 static volatile sig_atomic_t signalled;
 
 static int write_stdout(void *ctx, const char *line, size_t len)
@@ -238,6 +263,30 @@ static void add_phrases_file(const char *path)
 	fclose(f);
 }
 
+/* --channel-tracks inbound,outbound */
+static void split_names(const char *arg)
+{
+	char *copy = strdup(arg), *p, *save = NULL;
+	int i;
+
+	if (!copy)
+		die(1, "out of memory");
+	opt.nnames = 0;
+	for (p = strtok_r(copy, ",", &save); p;
+	     p = strtok_r(NULL, ",", &save)) {
+		if (opt.nnames == MAX_TRACKS)
+			cli_usage_error("--channel-tracks: at most %d names",
+					MAX_TRACKS);
+		for (i = 0; i < opt.nnames; i++)
+			if (strcmp(opt.names[i], p) == 0)
+				cli_usage_error("--channel-tracks: '%s' twice",
+						p);
+		opt.names[opt.nnames++] = p;
+	}
+	if (opt.nnames == 0)
+		cli_usage_error("--channel-tracks needs a name per channel");
+}
+
 static void parse_options(int argc, char **argv)
 {
 	char *end;
@@ -295,9 +344,11 @@ static void parse_options(int argc, char **argv)
 		case O_INSECURE: opt.insecure = 1; break;
 		case O_TLS: opt.tls = 1; break;
 		case O_ADC: opt.adc = 1; break;
-		case O_CALL: out.call_sid = optarg; break;
-		case O_STREAM: out.stream_sid = optarg; break;
-		case O_TRACK: out.track = optarg; break;
+		case O_CALL: opt.call_sid = optarg; break;
+		case O_STREAM: opt.stream_sid = optarg; break;
+		case O_TRACK: opt.track = optarg; break;
+		case O_CHTRACKS: split_names(optarg); break;
+		case O_MIX: opt.mix = 1; break;
 		case O_RESTART:
 			opt.restart_ms = cli_ms("--restart-after", optarg,
 						300000);
@@ -340,6 +391,9 @@ static void parse_options(int argc, char **argv)
 		cli_usage_error("--language must not be empty");
 	if (opt.boost > 0 && opt.nphrases == 0)
 		cli_usage_error("--boost needs --phrase or --phrases");
+	if (opt.mix && opt.nnames > 0)
+		cli_usage_error("--mix and --channel-tracks exclude each "
+				"other");
 }
 
 /* The first request of every stream: the recognition config. */
@@ -530,31 +584,32 @@ static int make_channel(void)
 	return channel ? 0 : 1;
 }
 
-static void start(int tag, grpc_op *ops, size_t n)
+static void start(struct track *t, int tag, grpc_op *ops, size_t n)
 {
-	grpc_call_error e = grpc_call_start_batch(st.call, ops, n,
-						  (void *)(intptr_t)tag, NULL);
+	void *tp = (void *)(intptr_t)(t->k << TAG_BITS | tag);
+	grpc_call_error e = grpc_call_start_batch(t->st.call, ops, n, tp,
+						  NULL);
 
 	if (e != GRPC_CALL_OK)
 		die(1, "internal error: grpc batch %d refused (%d)", tag, e);
-	st.outstanding++;
+	t->st.outstanding++;
 }
 
-static int64_t backoff(void)
+static int64_t backoff(struct track *t)
 {
-	int64_t d = 100LL << (backoff_n < 7 ? backoff_n : 7);
+	int64_t d = 100LL << (t->backoff_n < 7 ? t->backoff_n : 7);
 
 	if (d > 10000)
 		d = 10000;
-	backoff_n++;
+	t->backoff_n++;
 	return d / 2 + (int64_t)(random() % (d / 2 + 1));
 }
 
-static int64_t frame_bytes(void)
+static int64_t frame_bytes(const struct timeline *tl)
 {
-	int64_t f = tl.bps / 10;
+	int64_t f = tl->bps / 10;
 
-	return f - f % tl.align;
+	return f - f % tl->align;
 }
 
 /*
@@ -564,161 +619,174 @@ static int64_t frame_bytes(void)
  * it did not hear (sent on a stream that failed before reaching it) goes
  * again in full.
  */
-static void open_stream(const struct input_state *is, int64_t now)
+static void open_stream(struct track *t, const struct input_state *is,
+			int64_t now)
 {
-	int64_t from = tl.fin, cap = opt.replay_ms * tl.bps / 1000;
+	struct timeline *tl = &t->tl;
+	struct stream *st = &t->st;
+	int64_t from = tl->fin, cap = opt.replay_ms * tl->bps / 1000;
 	grpc_op ops[2];
-	gpr_timespec dl;
 
 	if (from < is->tail)
 		from = is->tail;	/* lost to the buffer limit */
-	if (heard - from > cap) {
-		int64_t to = heard - cap;
+	if (t->heard - from > cap) {
+		int64_t to = t->heard - cap;
 
-		to -= to % tl.align;
-		capped += (uint64_t)(to - from);
-		log_warn("replay capped at %lld s: %.3f s of audio not "
-			 "transcribed", opt.replay_ms / 1000,
-			 (double)(to - from) / (double)tl.bps);
-		event_error(&out, "DATA_LOSS", "replay capped at %lld s: "
+		to -= to % tl->align;
+		t->capped += (uint64_t)(to - from);
+		log_warn("%sreplay capped at %lld s: %.3f s of audio not "
+			 "transcribed", t->who, opt.replay_ms / 1000,
+			 (double)(to - from) / (double)tl->bps);
+		event_error(&t->out, "DATA_LOSS", "replay capped at %lld s: "
 			    "audio from %.3f s to %.3f s not transcribed",
 			    opt.replay_ms / 1000,
-			    (double)from / (double)tl.bps,
-			    (double)to / (double)tl.bps);
+			    (double)from / (double)tl->bps,
+			    (double)to / (double)tl->bps);
 		from = to;
 	}
-	tl.fin = tl.base = tl.sent = tl.heard = from;
-	input_release(&in, from);
+	tl->fin = tl->base = tl->sent = tl->heard = from;
+	input_release(&in, t->k, from);
 
-	memset(&st, 0, sizeof st);
-	grpc_metadata_array_init(&st.imd);
-	grpc_metadata_array_init(&st.tmd);
-	dl = gpr_time_add(gpr_now(GPR_CLOCK_REALTIME),
-			  gpr_time_from_millis(opt.restart_ms + 120000,
-					       GPR_TIMESPAN));
-	st.call = grpc_channel_create_call(channel, NULL,
+	memset(st, 0, sizeof *st);
+	grpc_metadata_array_init(&st->imd);
+	grpc_metadata_array_init(&st->tmd);
+	/*
+	 * No deadline: a stream sends for at most --restart-after (or until
+	 * a message is not taken for SEND_STALL_MS), then its results are
+	 * awaited while they keep coming (step() bounds both).  A deadline
+	 * fixed at the start would cut off a slow service still answering.
+	 */
+	st->call = grpc_channel_create_call(channel, NULL,
 		GRPC_PROPAGATE_DEFAULTS, cq,
-		grpc_slice_from_static_string(METHOD), NULL, dl, NULL);
-	st.opened = now;
-	idle_mark = -1;
-	log_info("stream opened at %.3f s (%.3f s to replay)",
-		 (double)from / (double)tl.bps,
-		 (double)(heard > from ? heard - from : 0) /
-		 (double)tl.bps);
+		grpc_slice_from_static_string(METHOD), NULL,
+		gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+	st->opened = now;
+	t->idle_mark = -1;
+	log_info("%sstream opened at %.3f s (%.3f s to replay)",
+		 t->who,
+		 (double)from / (double)tl->bps,
+		 (double)(t->heard > from ? t->heard - from : 0) /
+		 (double)tl->bps);
 
 	memset(ops, 0, sizeof ops);
 	ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
 	ops[0].data.send_initial_metadata.count = nmd;
 	ops[0].data.send_initial_metadata.metadata = md;
 	ops[1].op = GRPC_OP_SEND_MESSAGE;
-	st.sbuf = grpc_byte_buffer_copy(config_msg);
-	ops[1].data.send_message.send_message = st.sbuf;
-	start(TAG_START, ops, 2);
-	st.send_busy = 1;
-	st.send_since = now;
+	st->sbuf = grpc_byte_buffer_copy(config_msg);
+	ops[1].data.send_message.send_message = st->sbuf;
+	start(t, TAG_START, ops, 2);
+	st->send_busy = 1;
+	st->send_since = now;
 
 	memset(ops, 0, sizeof ops);
 	ops[0].op = GRPC_OP_RECV_INITIAL_METADATA;
-	ops[0].data.recv_initial_metadata.recv_initial_metadata = &st.imd;
-	start(TAG_MD, ops, 1);
+	ops[0].data.recv_initial_metadata.recv_initial_metadata = &st->imd;
+	start(t, TAG_MD, ops, 1);
 
 	memset(ops, 0, sizeof ops);
 	ops[0].op = GRPC_OP_RECV_MESSAGE;
-	ops[0].data.recv_message.recv_message = &st.rbuf;
-	start(TAG_RECV, ops, 1);
+	ops[0].data.recv_message.recv_message = &st->rbuf;
+	start(t, TAG_RECV, ops, 1);
 
 	memset(ops, 0, sizeof ops);
 	ops[0].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
-	ops[0].data.recv_status_on_client.trailing_metadata = &st.tmd;
-	ops[0].data.recv_status_on_client.status = &st.code;
-	ops[0].data.recv_status_on_client.status_details = &st.details;
-	ops[0].data.recv_status_on_client.error_string = &st.error_string;
-	start(TAG_STATUS, ops, 1);
+	ops[0].data.recv_status_on_client.trailing_metadata = &st->tmd;
+	ops[0].data.recv_status_on_client.status = &st->code;
+	ops[0].data.recv_status_on_client.status_details = &st->details;
+	ops[0].data.recv_status_on_client.error_string = &st->error_string;
+	start(t, TAG_STATUS, ops, 1);
 }
 
-static void send_audio(const struct input_state *is, int64_t now)
+static void send_audio(struct track *t, const struct input_state *is,
+		       int64_t now)
 {
-	static uint8_t buf[MAX_REQUEST];
+	static uint8_t buf[MAX_REQUEST];	/* copied into sbuf at once */
 	Google__Cloud__Speech__V1__StreamingRecognizeRequest rq =
 		GOOGLE__CLOUD__SPEECH__V1__STREAMING_RECOGNIZE_REQUEST__INIT;
-	int64_t head = is->head - is->head % tl.align;
-	int64_t avail = head - tl.sent, n = frame_bytes();
+	struct timeline *tl = &t->tl;
+	int64_t head = is->head - is->head % tl->align;
+	int64_t avail = head - tl->sent, n = frame_bytes(tl);
 	grpc_op op;
 
 	if (n > MAX_REQUEST)
-		n = MAX_REQUEST - MAX_REQUEST % tl.align;
-	if (tl.sent < is->tail || avail <= 0 || (avail < n && !is->eof))
+		n = MAX_REQUEST - MAX_REQUEST % tl->align;
+	if (tl->sent < is->tail || avail <= 0 || (avail < n && !is->eof))
 		return;
 	if (avail < n)
 		n = avail;
-	if (input_copy(&in, tl.sent, buf, (size_t)n) != (size_t)n)
+	if (input_copy(&in, t->k, tl->sent, buf, (size_t)n) != (size_t)n)
 		return;
 	rq.streaming_request_case = REQ(AUDIO_CONTENT);
 	rq.audio_content.data = buf;
 	rq.audio_content.len = (size_t)n;
-	st.sbuf = pb_to_buffer(&rq.base);
+	t->st.sbuf = pb_to_buffer(&rq.base);
 	memset(&op, 0, sizeof op);
 	op.op = GRPC_OP_SEND_MESSAGE;
-	op.data.send_message.send_message = st.sbuf;
-	start(TAG_SEND, &op, 1);
-	st.send_busy = 1;
-	st.send_since = now;
-	tl.sent += n;
+	op.data.send_message.send_message = t->st.sbuf;
+	start(t, TAG_SEND, &op, 1);
+	t->st.send_busy = 1;
+	t->st.send_since = now;
+	tl->sent += n;
 }
 
-static void half_close(enum why why, int64_t now)
+static void half_close(struct track *t, enum why why, int64_t now)
 {
-	if (st.closing)
+	if (t->st.closing)
 		return;
-	st.closing = 1;
-	st.why = why;
-	st.close_at = now;
-	log_info("closing stream at %.3f s: %s",
-		 (double)tl.sent / (double)tl.bps, why_name[why]);
+	t->st.closing = 1;
+	t->st.why = why;
+	t->st.close_at = now;
+	log_info("%sclosing stream at %.3f s: %s",
+		 t->who,
+		 (double)t->tl.sent / (double)t->tl.bps, why_name[why]);
 }
 
-static void on_complete(int tag, int ok)
+static void on_complete(struct track *t, int tag, int ok)
 {
-	st.outstanding--;
+	struct stream *st = &t->st;
+
+	st->outstanding--;
 	switch (tag) {
 	case TAG_START:
 	case TAG_SEND:
-		grpc_byte_buffer_destroy(st.sbuf);
-		st.sbuf = NULL;
-		st.send_busy = 0;
+		grpc_byte_buffer_destroy(st->sbuf);
+		st->sbuf = NULL;
+		st->send_busy = 0;
 		break;
 	case TAG_RECV:
-		if (ok && st.rbuf) {
+		if (ok && st->rbuf) {
 			grpc_byte_buffer_reader r;
 			grpc_slice s;
 			grpc_op op;
 			int f = RESP_BAD;
 
-			if (grpc_byte_buffer_reader_init(&r, st.rbuf)) {
+			if (grpc_byte_buffer_reader_init(&r, st->rbuf)) {
 				s = grpc_byte_buffer_reader_readall(&r);
 				grpc_byte_buffer_reader_destroy(&r);
-				f = resp_handle(&out, &tl,
+				f = resp_handle(&t->out, &t->tl,
 						GRPC_SLICE_START_PTR(s),
 						GRPC_SLICE_LENGTH(s));
 				grpc_slice_unref(s);
 			}
-			grpc_byte_buffer_destroy(st.rbuf);
-			st.rbuf = NULL;
-			st.progress = 1;
+			grpc_byte_buffer_destroy(st->rbuf);
+			st->rbuf = NULL;
+			st->progress = 1;
+			st->last_resp = mono_ms();
 			if (f & RESP_BAD)
 				log_warn("cannot parse a response: ignored");
 			if (f & RESP_FINAL)
-				input_release(&in, tl.fin);
+				input_release(&in, t->k, t->tl.fin);
 			if (f & RESP_EOSU)
-				half_close(WHY_EOSU, mono_ms());
+				half_close(t, WHY_EOSU, mono_ms());
 			memset(&op, 0, sizeof op);
 			op.op = GRPC_OP_RECV_MESSAGE;
-			op.data.recv_message.recv_message = &st.rbuf;
-			start(TAG_RECV, &op, 1);
+			op.data.recv_message.recv_message = &st->rbuf;
+			start(t, TAG_RECV, &op, 1);
 		}
 		break;
 	case TAG_STATUS:
-		st.status_done = 1;
+		st->status_done = 1;
 		break;
 	}
 }
@@ -743,7 +811,7 @@ static int retryable(grpc_status_code c)
  * "Exceeded maximum allowed stream duration of 305 seconds.": the service
  * heard that much, and later streams restart before that limit.
  */
-static void stream_limit(const char *details)
+static void stream_limit(struct timeline *tl, const char *details)
 {
 	const char *p = strstr(details, "stream duration of ");
 	long long lim;
@@ -757,9 +825,9 @@ static void stream_limit(const char *details)
 	lim = strtoll(p, &end, 10);
 	if (errno || end == p || lim < 2 || lim > 86400)
 		return;
-	lim_end = tl.base + lim * tl.bps;
-	if (lim_end < tl.sent && lim_end > tl.heard)
-		tl.heard = lim_end;
+	lim_end = tl->base + lim * tl->bps;
+	if (lim_end < tl->sent && lim_end > tl->heard)
+		tl->heard = lim_end;
 	if (lim * 950 < opt.restart_ms) {
 		opt.restart_ms = lim * 950;
 		log_info("streams restart after %.1f s from now on",
@@ -767,215 +835,405 @@ static void stream_limit(const char *details)
 	}
 }
 
+/* Release what grpc filled in for the stream, and the call. */
+static void stream_free(struct stream *st)
+{
+	grpc_slice_unref(st->details);
+	gpr_free((void *)st->error_string);
+	grpc_metadata_array_destroy(&st->imd);
+	grpc_metadata_array_destroy(&st->tmd);
+	grpc_call_unref(st->call);
+	st->call = NULL;
+}
+
 /*
  * The stream is over and every batch is back: decide what comes next.
  * Returns an exit status, or -1 to go on.
  */
-static int stream_end(int64_t now)
+static int stream_end(struct track *t, int64_t now)
 {
-	grpc_status_code code = st.code;
+	struct stream *st = &t->st;
+	struct timeline *tl = &t->tl;
+	grpc_status_code code = st->code;
 	char details[512];
-	size_t n = GRPC_SLICE_LENGTH(st.details);
+	size_t n = GRPC_SLICE_LENGTH(st->details);
 	const char *name = grpc_code_name(code);
-	int progress = st.progress || now - st.opened >= HEALTHY_MS;
-	enum why why = st.why;
-	int cancelled = st.cancelled;
+	int progress = st->progress || now - st->opened >= HEALTHY_MS;
+	enum why why = st->why;
+	int cancelled = st->cancelled, gave_up = st->gave_up;
 
 	if (n >= sizeof details)
 		n = sizeof details - 1;
-	memcpy(details, GRPC_SLICE_START_PTR(st.details), n);
+	memcpy(details, GRPC_SLICE_START_PTR(st->details), n);
 	details[n] = '\0';
-	grpc_slice_unref(st.details);
-	gpr_free((void *)st.error_string);
-	grpc_metadata_array_destroy(&st.imd);
-	grpc_metadata_array_destroy(&st.tmd);
-	grpc_call_unref(st.call);
-	st.call = NULL;
-	log_info("stream ended: %s%s%s", name, n ? ": " : "", details);
+	log_info("%sstream ended: %s%s%s",
+		 t->who,
+		 name, n ? ": " : "", details);
 	/* after a half-close, an OK status means all was heard */
-	if (code == GRPC_STATUS_OK && st.close_started)
-		tl.heard = tl.sent;
+	if (code == GRPC_STATUS_OK && st->close_started)
+		tl->heard = tl->sent;
+	stream_free(st);
 	if (code == GRPC_STATUS_OUT_OF_RANGE)
-		stream_limit(details);
-	if (tl.heard > heard)
-		heard = tl.heard;
+		stream_limit(tl, details);
+	if (tl->heard > t->heard)
+		t->heard = tl->heard;
 	if (out_failed)
 		return 1;
 	if (progress) {
-		backoff_n = 0;
-		if (outage_since >= 0)
-			log_info("service back");
-		outage_since = -1;
+		t->backoff_n = 0;
+		if (t->outage_since >= 0)
+			log_info("%sservice back", t->who);
+		t->outage_since = -1;
 	}
 	if (code == GRPC_STATUS_OK ||
 	    (cancelled && code == GRPC_STATUS_CANCELLED)) {
 		if (cancelled && why == WHY_EOF) {
-			log_error("no end of results within %lld s after the "
-				  "end of input", opt.eof_ms / 1000);
-			event_error(&out, "DEADLINE_EXCEEDED", "no end of "
-				    "results within %lld s after the end of "
-				    "input", opt.eof_ms / 1000);
+			char m[160];
+
+			if (gave_up == 2)
+				snprintf(m, sizeof m, "results still coming "
+					 "%lld s after the end of input",
+					 (long long)(now - st->close_at) /
+					 1000);
+			else
+				snprintf(m, sizeof m, "no result within %lld "
+					 "s at the end of input",
+					 opt.eof_ms / 1000);
+			log_error("%s%s", t->who, m);
+			event_error(&t->out, "DEADLINE_EXCEEDED", "%s", m);
 			return EXIT_GAVE_UP;
 		}
 		switch (why) {
 		case WHY_EOF:
-			eof_done = 1;
+			t->eof_done = 1;
 			break;
 		case WHY_EOSU:
 			return 0;
 		case WHY_IDLE:
-			idle_mark = tl.sent;
+			t->idle_mark = tl->sent;
 			break;
 		case WHY_RESTART:
-			retry_at = now;
+			t->retry_at = now;
 			break;
 		case WHY_NONE:
-			retry_at = now + (progress ? 0 : backoff());
+			t->retry_at = now + (progress ? 0 : backoff(t));
 			break;
 		}
 		return -1;
 	}
 	if (code == GRPC_STATUS_OUT_OF_RANGE) {
 		/* 305 s, or an audio timeout: go on where the finals end */
-		log_info("stream limit: %s", details);
-		retry_at = now + (progress ? 0 : backoff());
+		log_info("%sstream limit: %s", t->who, details);
+		t->retry_at = now + (progress ? 0 : backoff(t));
 		return -1;
 	}
 	if (code == GRPC_STATUS_UNAUTHENTICATED ||
 	    code == GRPC_STATUS_PERMISSION_DENIED) {
-		log_error("service refused the credentials: %s: %s", name,
-			  details);
-		event_error(&out, name, "%s", details);
+		log_error("%sservice refused the credentials: %s: %s", t->who,
+			  name, details);
+		event_error(&t->out, name, "%s", details);
 		return EXIT_AUTH;
 	}
 	if (code == GRPC_STATUS_INVALID_ARGUMENT) {
-		log_error("service rejected the request: %s", details);
-		event_error(&out, name, "%s", details);
+		log_error("%sservice rejected the request: %s", t->who,
+			  details);
+		event_error(&t->out, name, "%s", details);
 		return EXIT_INVALID;
 	}
 	if (retryable(code)) {
-		if (outage_since < 0) {
-			outage_since = now;
-			log_warn("service error: %s: %s; reconnecting", name,
-				 details);
-			event_error(&out, name, "%s; reconnecting, audio "
+		if (t->outage_since < 0) {
+			t->outage_since = now;
+			log_warn("%sservice error: %s: %s; reconnecting",
+				 t->who, name, details);
+			event_error(&t->out, name, "%s; reconnecting, audio "
 				    "buffered from %.3f s", details,
-				    (double)tl.fin / (double)tl.bps);
+				    (double)tl->fin / (double)tl->bps);
 		}
-		retry_at = now + backoff();
+		t->retry_at = now + backoff(t);
 		return -1;
 	}
-	log_error("service error: %s: %s", name, details);
-	event_error(&out, name, "%s", details);
+	log_error("%sservice error: %s: %s", t->who, name, details);
+	event_error(&t->out, name, "%s", details);
 	return 1;
 }
 
-static void report_dropped(uint64_t dropped)
+static void report_dropped(struct track *t, uint64_t dropped)
 {
-	log_warn("buffer full: %.3f s of audio dropped so far",
-		 (double)dropped / (double)tl.bps);
-	event_error(&out, "DATA_LOSS", "buffer full: %.3f s of audio "
-		    "dropped so far", (double)dropped / (double)tl.bps);
-	dropped_seen = dropped;
+	double s = (double)dropped / (double)t->tl.bps;
+
+	log_warn("%sbuffer full: %.3f s of audio dropped so far", t->who,
+		 s);
+	event_error(&t->out, "DATA_LOSS", "buffer full: %.3f s of audio "
+		    "dropped so far", s);
+	t->dropped_seen = dropped;
 }
 
-static int give_up(const char *why)
+static int give_up(struct track *t, const char *why)
 {
-	log_error("giving up: %s", why);
-	event_error(&out, "UNAVAILABLE", "giving up: %s", why);
+	log_error("%sgiving up: %s", t->who, why);
+	event_error(&t->out, "UNAVAILABLE", "giving up: %s", why);
 	return EXIT_GAVE_UP;
 }
 
-/* One turn of the loop after any completion; an exit status, or -1. */
-static int step(void)
+/*
+ * After a half-close the last results may take long (a service that
+ * lags behind audio sent fast): wait while they keep coming, up to idle
+ * between two, and at most twice the stream's audio and a minute more.
+ */
+static void check_close(struct track *t, int64_t now)
+{
+	struct stream *st = &t->st;
+	int64_t idle = st->why == WHY_EOF ? opt.eof_ms : CLOSE_IDLE_MS;
+	int64_t last = st->last_resp > st->close_at ? st->last_resp :
+		       st->close_at;
+	int64_t audio_ms = (t->tl.sent - t->tl.base) * 1000 / t->tl.bps;
+
+	if (now - last >= idle)
+		st->gave_up = 1;
+	else if (now - st->close_at >= idle + CLOSE_MAX_MS + 2 * audio_ms)
+		st->gave_up = 2;
+	else
+		return;
+	log_warn("%sstream %s: cancelled",
+		 t->who,
+		 st->gave_up == 1 ? "not answering" : "answering too long");
+	grpc_call_cancel(st->call, NULL);
+	st->cancelled = 1;
+}
+
+/* One turn of a track after any completion; an exit status, or -1. */
+static int step(struct track *t)
 {
 	struct input_state is;
+	struct stream *st = &t->st;
+	struct timeline *tl = &t->tl;
 	int64_t now = mono_ms(), pending;
 
-	input_get(&in, &is);
-	if (is.eof && eof_since < 0)
-		eof_since = now;
+	input_get(&in, t->k, &is);
+	if (is.eof && t->eof_since < 0)
+		t->eof_since = now;
 	/* at most one report in 5 s while a flood lasts; the rest at exit */
-	if (is.dropped > dropped_seen && now - drop_report >= 5000) {
-		report_dropped(is.dropped);
-		drop_report = now;
+	if (is.dropped > t->dropped_seen && now - t->drop_report >= 5000) {
+		report_dropped(t, is.dropped);
+		t->drop_report = now;
 	}
 	if (out_failed)
 		return 1;
-	if (st.call) {
-		if (st.status_done && st.outstanding == 0)
-			return stream_end(now);
-		if (!st.closing && !st.status_done) {
-			int64_t sent_all = is.head - is.head % tl.align;
+	if (st->call) {
+		if (st->status_done && st->outstanding == 0)
+			return stream_end(t, now);
+		if (!st->closing && !st->status_done) {
+			int64_t sent_all = is.head - is.head % tl->align;
 
-			if (!st.send_busy)
-				send_audio(&is, now);
-			if (is.eof && tl.sent >= sent_all)
-				half_close(WHY_EOF, now);
-			else if (tl.sent - tl.base >= opt.restart_ms *
-				 tl.bps / 1000 ||
-				 now - st.opened >= opt.restart_ms ||
-				 tl.sent < is.tail ||
-				 (is.full && !in.live && tl.sent >= sent_all))
-				half_close(WHY_RESTART, now);
+			if (!st->send_busy)
+				send_audio(t, &is, now);
+			if (is.eof && tl->sent >= sent_all)
+				half_close(t, WHY_EOF, now);
+			else if (tl->sent - tl->base >= opt.restart_ms *
+				 tl->bps / 1000 ||
+				 now - st->opened >= opt.restart_ms ||
+				 tl->sent < is.tail ||
+				 (is.full && !in.live && tl->sent >= sent_all))
+				half_close(t, WHY_RESTART, now);
 			else if (opt.idle_ms > 0 && !is.eof &&
-				 tl.sent >= is.head &&
+				 tl->sent >= is.head &&
 				 now - is.last_ms >= opt.idle_ms &&
-				 now - st.opened >= opt.idle_ms)
-				half_close(WHY_IDLE, now);
+				 now - st->opened >= opt.idle_ms)
+				half_close(t, WHY_IDLE, now);
 		}
-		if (st.closing && !st.close_started && !st.send_busy &&
-		    !st.status_done) {
+		if (st->closing && !st->close_started && !st->send_busy &&
+		    !st->status_done) {
 			grpc_op op;
 
 			memset(&op, 0, sizeof op);
 			op.op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
-			start(TAG_CLOSE, &op, 1);
-			st.close_started = 1;
+			start(t, TAG_CLOSE, &op, 1);
+			st->close_started = 1;
 		}
-		if (!st.cancelled && !st.status_done &&
-		    ((st.closing && now - st.close_at >=
-		      (st.why == WHY_EOF ? opt.eof_ms : CLOSE_TIMEOUT_MS)) ||
-		     (st.send_busy && now - st.send_since >= SEND_STALL_MS))) {
-			log_warn("stream not answering: cancelled");
-			grpc_call_cancel(st.call, NULL);
-			st.cancelled = 1;
+		if (!st->cancelled && !st->status_done) {
+			if (st->closing && !st->send_busy) {
+				check_close(t, now);
+			} else if (st->send_busy &&
+				   now - st->send_since >= SEND_STALL_MS) {
+				log_warn("%sstream not answering: "
+					 "cancelled", t->who);
+				grpc_call_cancel(st->call, NULL);
+				st->cancelled = 1;
+			}
 		}
 		return -1;
 	}
 
 	/* no stream: open one when there is audio no final covers */
-	pending = is.head - (tl.fin > is.tail ? tl.fin : is.tail);
-	if (is.eof && (eof_done || pending <= 0 ||
-		       (idle_mark >= 0 && is.head <= idle_mark)))
+	pending = is.head - (tl->fin > is.tail ? tl->fin : is.tail);
+	if (is.eof && (t->eof_done || pending <= 0 ||
+		       (t->idle_mark >= 0 && is.head <= t->idle_mark)))
 		return in.error[0] ? (log_error("%s", in.error), 1) : 0;
-	if (is.eof && outage_since >= 0 && now - eof_since >= opt.eof_ms)
-		return give_up("service unavailable at the end of input");
-	if (opt.giveup_ms > 0 && outage_since >= 0 &&
-	    now - outage_since >= opt.giveup_ms)
-		return give_up("service unavailable too long");
-	if (pending <= 0 || now < retry_at ||
-	    (idle_mark >= 0 && is.head <= idle_mark))
+	if (is.eof && t->outage_since >= 0 &&
+	    now - t->eof_since >= opt.eof_ms)
+		return give_up(t, "service unavailable at the end of input");
+	if (opt.giveup_ms > 0 && t->outage_since >= 0 &&
+	    now - t->outage_since >= opt.giveup_ms)
+		return give_up(t, "service unavailable too long");
+	if (pending <= 0 || now < t->retry_at ||
+	    (t->idle_mark >= 0 && is.head <= t->idle_mark))
 		return -1;
-	open_stream(&is, now);
+	open_stream(t, &is, now);
 	return -1;
+}
+
+/*
+ * The labels of a recording from its file name (the first file's):
+ * a Twilio call SID (CA and 32 hex digits) or stream SID (MZ...) found
+ * in it, else the name without its directory and last extension.
+ */
+static const char *sid_in(const char *name, const char *prefix)
+{
+	static char found[2][35];
+	char *f = found[prefix[0] == 'M'];
+	const char *p;
+	size_t i;
+
+	for (p = name; (p = strstr(p, prefix)) != NULL; p++) {
+		for (i = 2; i < 34; i++)
+			if (!strchr("0123456789abcdefABCDEF", p[i]) ||
+			    p[i] == '\0')
+				break;
+		if (i == 34) {
+			memcpy(f, p, 34);
+			f[34] = '\0';
+			return f;
+		}
+	}
+	return NULL;
+}
+
+static const char *file_stem(const char *path)
+{
+	static char stem[256];
+	const char *base = strrchr(path, '/');
+	char *dot;
+
+	base = base ? base + 1 : path;
+	snprintf(stem, sizeof stem, "%s", base);
+	dot = strrchr(stem, '.');
+	if (dot && dot != stem)
+		*dot = '\0';
+	return stem;
+}
+
+/*
+ * Which tracks, named how, and whether the output is framed as a call
+ * (call.start, call.stop); returns the framing.
+ */
+static int setup_tracks(int files, const char *first)
+{
+	static const char *const twilio[] = { "inbound", "outbound" };
+	const char *names[MAX_TRACKS];
+	const char *call = opt.call_sid ? opt.call_sid :
+			   env("TAPLINE_CALL_SID");
+	const char *stream = opt.stream_sid ? opt.stream_sid :
+			     env("TAPLINE_STREAM_SID");
+	const char *track = opt.track ? opt.track : env("TAPLINE_TRACK");
+	int i, n = 0, framed;
+
+	if (opt.nnames > 0 && !files)
+		cli_usage_error("--channel-tracks needs files");
+	if (opt.nnames > 0 && opt.nnames != in.channels) {
+		log_error("cannot read '%s': %d channel%s, where "
+			  "--channel-tracks names %d", first, in.channels,
+			  in.channels == 1 ? "" : "s", opt.nnames);
+		exit(1);
+	}
+	if (opt.nnames > 0) {
+		n = opt.nnames;
+		for (i = 0; i < n; i++)
+			names[i] = opt.names[i];
+	} else if (files && in.channels == 2 && !opt.mix) {
+		n = 2;
+		for (i = 0; i < n; i++)
+			names[i] = twilio[i];
+	}
+	if (n > 0 && opt.track)
+		cli_usage_error("--track labels the audio of stdin or a mix: "
+				"use --channel-tracks");
+	/* under mulaw-split, it frames the call: never twice */
+	framed = n > 0 && !env("TAPLINE_CALL_SID") &&
+		 !env("TAPLINE_STREAM_SID");
+	if (framed) {
+		const char *stem = file_stem(first);
+
+		if (!call)
+			call = sid_in(stem, "CA");
+		if (!stream)
+			stream = sid_in(stem, "MZ");
+		/* copies: sid_in and file_stem reuse their buffers */
+		call = strdup(call ? call : stem);
+		stream = strdup(stream ? stream : stem);
+		if (!call || !stream)
+			die(1, "out of memory");
+	}
+	ntracks = n > 0 ? n : 1;
+	for (i = 0; i < ntracks; i++) {
+		struct track *t = &tracks[i];
+
+		t->k = i;
+		t->idle_mark = t->outage_since = t->eof_since = -1;
+		t->drop_report = -5000;
+		t->tl.bps = in.bps;
+		t->tl.align = in.align;
+		t->out.call_sid = call;
+		t->out.stream_sid = stream;
+		t->out.track = n > 0 ? names[i] : track;
+		t->out.words = opt.words;
+		t->out.alternatives = opt.alternatives;
+		t->out.languages = opt.nalt > 0;
+		t->out.write_line = write_stdout;
+		if (n > 1)
+			snprintf(t->who, sizeof t->who, "%s: ", names[i]);
+	}
+	return framed;
+}
+
+/* Cancel every open stream and wait for all its batches. */
+static void cancel_all(void)
+{
+	int i, left;
+
+	for (i = 0; i < ntracks; i++)
+		if (tracks[i].st.call && !tracks[i].st.status_done)
+			grpc_call_cancel(tracks[i].st.call, NULL);
+	for (;;) {
+		grpc_event ev;
+
+		for (left = 0, i = 0; i < ntracks; i++)
+			left += tracks[i].st.call ?
+				tracks[i].st.outstanding : 0;
+		if (left == 0)
+			break;
+		ev = grpc_completion_queue_next(cq,
+			gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
+		if (ev.type == GRPC_OP_COMPLETE) {
+			intptr_t tag = (intptr_t)ev.tag;
+
+			on_complete(&tracks[tag >> TAG_BITS],
+				    (int)(tag & ((1 << TAG_BITS) - 1)), 0);
+		}
+	}
+	for (i = 0; i < ntracks; i++)
+		if (tracks[i].st.call)
+			stream_free(&tracks[i].st);
 }
 
 int main(int argc, char **argv)
 {
-	struct input_state last;
+	const char *names[MAX_TRACKS];
 	struct sigaction sa;
-	int rc, stopping = 0;
+	int rc = 0, stopping = 0, framed, i;
+	int64_t stop_ms = 0;
 
 	log_init(argv[0]);
-	out.call_sid = env("TAPLINE_CALL_SID");
-	out.stream_sid = env("TAPLINE_STREAM_SID");
-	out.track = env("TAPLINE_TRACK");
 	parse_options(argc, argv);
-	out.words = opt.words;
-	out.alternatives = opt.alternatives;
-	out.languages = opt.nalt > 0;
-	out.write_line = write_stdout;
 
 	if (optind < argc) {
 		if (input_files(&in, argv + optind, argc - optind, opt.mulaw,
@@ -984,8 +1242,8 @@ int main(int argc, char **argv)
 	} else {
 		input_raw(&in, 0, opt.mulaw, opt.rate);
 	}
-	tl.bps = in.bps;
-	tl.align = in.align;
+	framed = setup_tracks(optind < argc, argv[optind < argc ? optind :
+						   0]);
 
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = on_signal;
@@ -1002,58 +1260,89 @@ int main(int argc, char **argv)
 	}
 	build_config();
 	cq = grpc_completion_queue_create_for_next(NULL);
-	if (input_start(&in, (double)opt.buffer_ms / 1000, opt.realtime) < 0)
-		die(1, "cannot start reading: %s", strerror(errno));
+	if (input_start(&in, ntracks, (double)opt.buffer_ms / 1000,
+			opt.realtime) < 0)
+		exit(1);
+	for (i = 0; i < ntracks; i++)
+		names[i] = tracks[i].out.track;
+	if (framed)
+		event_call_start(&tracks[0].out, names, ntracks);
 
 	for (;;) {
 		gpr_timespec dl = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
 				gpr_time_from_millis(20, GPR_TIMESPAN));
 		grpc_event ev = grpc_completion_queue_next(cq, dl, NULL);
+		int running = 0;
 
-		if (ev.type == GRPC_OP_COMPLETE)
-			on_complete((int)(intptr_t)ev.tag, ev.success);
+		if (ev.type == GRPC_OP_COMPLETE) {
+			intptr_t tag = (intptr_t)ev.tag;
+
+			on_complete(&tracks[tag >> TAG_BITS],
+				    (int)(tag & ((1 << TAG_BITS) - 1)),
+				    ev.success);
+		}
 		if (signalled && !stopping) {
-			stopping = 1;
+			stopping = signalled;
+			stop_ms = mono_ms();
 			log_info("signal: finishing");
 			input_stop(&in);
-		} else if (signalled > 1) {
+		} else if (stopping && signalled > stopping) {
+			/*
+			 * One signal can come twice at once: timeout(1), for
+			 * one, sends it to the child and to its group.
+			 */
+			if (mono_ms() - stop_ms >= SECOND_SIGNAL_MS) {
+				rc = 1;
+				break;
+			}
+			stopping = signalled;
+		}
+		for (i = 0; i < ntracks; i++) {
+			struct track *t = &tracks[i];
+
+			if (t->done)
+				continue;
+			t->rc = step(t);
+			if (t->rc >= 0)
+				t->done = 1;
+			else
+				running++;
+		}
+		if (out_failed) {
 			rc = 1;
 			break;
 		}
-		rc = step();
-		if (rc >= 0)
+		if (!running)
 			break;
 	}
 
-	/* a stream left open (an early exit) is cancelled and drained */
-	if (st.call) {
-		grpc_call_cancel(st.call, NULL);
-		while (st.outstanding > 0) {
-			grpc_event ev = grpc_completion_queue_next(cq,
-				gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
+	/* streams left open (an early exit) are cancelled and drained */
+	cancel_all();
+	for (i = 0; i < ntracks; i++) {
+		struct track *t = &tracks[i];
+		struct input_state last;
 
-			if (ev.type == GRPC_OP_COMPLETE)
-				on_complete((int)(intptr_t)ev.tag, ev.success);
-		}
-		grpc_slice_unref(st.details);
-		gpr_free((void *)st.error_string);
-		grpc_metadata_array_destroy(&st.imd);
-		grpc_metadata_array_destroy(&st.tmd);
-		grpc_call_unref(st.call);
+		if (rc == 0 && t->done && t->rc > 0)
+			rc = t->rc;	/* the first track that failed */
+		input_get(&in, i, &last);	/* the reader may still run */
+		if (last.dropped > t->dropped_seen)
+			report_dropped(t, last.dropped);
+		if (t->capped > 0 || t->dropped_seen > 0)
+			log_warn("%saudio not transcribed: %.3f s over "
+				 "the replay cap, %.3f s over the buffer",
+				 t->who,
+				 (double)t->capped / (double)t->tl.bps,
+				 (double)t->dropped_seen / (double)t->tl.bps);
+		log_info("%s%llu final and %llu interim results",
+			 t->who, t->tl.finals,
+			 t->tl.interims);
 	}
-	input_get(&in, &last);		/* the reader may still run */
-	if (last.dropped > dropped_seen)
-		report_dropped(last.dropped);
-	if (capped > 0 || dropped_seen > 0)
-		log_warn("audio not transcribed: %.3f s over the replay cap, "
-			 "%.3f s over the buffer",
-			 (double)capped / (double)tl.bps,
-			 (double)dropped_seen / (double)tl.bps);
-	log_info("%llu final and %llu interim results",
-		 tl.finals, tl.interims);
+	/* after the last transcript of every track (DESIGN.md) */
+	if (framed && !out_failed)
+		event_call_stop(&tracks[0].out, "eof");
 	grpc_byte_buffer_destroy(config_msg);
-	for (size_t i = 0; i < nmd; i++)
-		grpc_slice_unref(md[i].value);
+	for (size_t j = 0; j < nmd; j++)
+		grpc_slice_unref(md[j].value);
 	grpc_channel_destroy(channel);
 	cq_destroy_drained(cq);
 	grpc_shutdown();
