@@ -206,6 +206,7 @@ struct child *child_spawn(struct stream *st, int track)
 		g.children->prev = c;
 	g.children = c;
 	g.nchildren++;
+	loop_watch_child(c);
 	log_debug("stream '%s' track %s: started pid %ld", st->sid,
 		  track_name[track], (long)pid);
 	return c;
@@ -301,6 +302,7 @@ void child_read(struct child *c)
 	if (!c->skipping)
 		emit_line(c, c->line, c->len);
 	c->len = 0;
+	loop_unwatch(&c->out_w);
 	close(c->out_fd);
 	c->out_fd = -1;
 }
@@ -447,6 +449,7 @@ int child_service(struct child *c)
 		return 1;
 	log_warn("stream '%s' track %s: the child's output is still open "
 		 "after it exited: closed", c->st->sid, track_name[c->track]);
+	loop_unwatch(&c->out_w);
 	close(c->out_fd);
 	c->out_fd = -1;
 	return 0;
@@ -466,6 +469,7 @@ void child_free(struct child *c)
 		c->next->prev = c->prev;
 	g.nchildren--;
 	sink_free(&c->in);
+	loop_unwatch(&c->out_w);
 	if (c->out_fd >= 0)
 		close(c->out_fd);
 	free(c->line);

@@ -1,7 +1,7 @@
 /*
  * mulaw-split: split Twilio media NDJSON into per-track audio.
  *
- * One poll() loop serves stdin (read in large non-blocking reads, split
+ * One epoll loop serves stdin (read in large non-blocking reads, split
  * into lines here), our stdout (a bounded queue of events), every output
  * that has queued audio, every child's stdout, and a self-pipe that the
  * SIGCHLD, SIGTERM and SIGINT handlers write to.
@@ -9,12 +9,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -452,93 +452,281 @@ static void input_read(void)
 	input_lines();
 }
 
-enum pkind { PK_SIG, PK_STDIN, PK_STDOUT, PK_SINK, PK_CHILD };
-
-struct pref {
-	enum pkind kind;
-	void *p;
+/*
+ * The epoll set.  A descriptor is in it only while there is something to
+ * wait for on it, and its registration changes only when that changes,
+ * so that an iteration in which nothing changed makes no epoll_ctl call:
+ * with hundreds of children, rebuilding a pollfd array and having the
+ * kernel poll every pipe on every wakeup cost a quarter of our CPU.
+ *
+ * An event carries a slot number and the slot's generation, not a
+ * descriptor or a pointer: handling one event can close the descriptor
+ * of another in the same batch (and open a new one under its number), or
+ * free its owner, and the generation, bumped whenever a watch leaves its
+ * slot, tells such a stale event from a live one.
+ *
+ * epoll refuses what poll reports as always ready (a regular file,
+ * /dev/null): such a watch is kept on a list of its own, reported ready
+ * at each wait, which then does not block.
+ */
+struct slot {
+	struct watch *w;	/* NULL when free */
+	uint32_t gen;
+	uint32_t next_free;
 };
 
-static struct pollfd *pfds;
-static struct pref *prefs;
-static size_t pcap, pn;
+#define NO_SLOT	UINT32_MAX
 
-static void padd(int fd, short events, enum pkind kind, void *p)
+static int epfd = -1;
+static struct slot *slots;
+static uint32_t nslots, slots_cap, free_slots = NO_SLOT;
+static uint32_t *always;		/* slots of watches epoll refused */
+static size_t nalways, always_cap;
+static struct epoll_event *evs;		/* the batch: slots_cap + 1 */
+static int nev, evpos;
+
+static uint64_t slot_key(uint32_t i)
 {
-	if (pn == pcap) {
-		size_t ncap = pcap ? pcap * 2 : 64;
-		struct pollfd *np = realloc(pfds, ncap * sizeof *np);
-		struct pref *nr;
+	return (uint64_t)slots[i].gen << 32 | i;
+}
 
-		if (!np)
-			die(1, "out of memory");
-		pfds = np;
-		if (!(nr = realloc(prefs, ncap * sizeof *nr)))
-			die(1, "out of memory");
-		prefs = nr;
-		pcap = ncap;
+static uint32_t slot_get(struct watch *w)
+{
+	uint32_t i;
+
+	if (free_slots != NO_SLOT) {
+		i = free_slots;
+		free_slots = slots[i].next_free;
+	} else {
+		if (nslots == slots_cap) {
+			uint32_t ncap = slots_cap ? slots_cap * 2 : 64;
+			struct slot *ns = realloc(slots, ncap * sizeof *ns);
+			struct epoll_event *ne;
+
+			if (!ns)
+				die(1, "out of memory");
+			slots = ns;
+			/* realloc keeps a batch being handled */
+			if (!(ne = realloc(evs, (ncap + 1) * sizeof *ne)))
+				die(1, "out of memory");
+			evs = ne;
+			slots_cap = ncap;
+		}
+		i = nslots++;
+		slots[i].gen = 0;
 	}
-	pfds[pn].fd = fd;
-	pfds[pn].events = events;
-	pfds[pn].revents = 0;
-	prefs[pn].kind = kind;
-	prefs[pn].p = p;
-	pn++;
+	slots[i].w = w;
+	return i;
+}
+
+static void slot_put(uint32_t i)
+{
+	slots[i].w = NULL;
+	slots[i].gen++;
+	slots[i].next_free = free_slots;
+	free_slots = i;
+}
+
+static void always_add(uint32_t i)
+{
+	if (nalways == always_cap) {
+		size_t ncap = always_cap ? always_cap * 2 : 8;
+		uint32_t *na = realloc(always, ncap * sizeof *na);
+
+		if (!na)
+			die(1, "out of memory");
+		always = na;
+		always_cap = ncap;
+	}
+	always[nalways++] = i;
+}
+
+static void always_del(uint32_t i)
+{
+	size_t k;
+
+	for (k = 0; k < nalways; k++)
+		if (always[k] == i) {
+			always[k] = always[--nalways];
+			return;
+		}
+}
+
+/* Leave the set; before closing w's descriptor. */
+void loop_unwatch(struct watch *w)
+{
+	if (!w->events)
+		return;
+	if (w->always) {
+		always_del(w->slot);
+		w->always = 0;
+	} else {
+		/* it cannot fail while fd is open and ours */
+		epoll_ctl(epfd, EPOLL_CTL_DEL, w->fd, NULL);
+	}
+	slot_put(w->slot);
+	w->events = 0;
+}
+
+/*
+ * Wait for events on fd (level-triggered), or for nothing if events is 0
+ * or fd is -1.  Costs nothing when that is what w waits for already.
+ */
+void loop_watch(struct watch *w, int fd, uint32_t events)
+{
+	struct epoll_event ev;
+
+	if (fd < 0)
+		events = 0;
+	if (w->events == events && (!events || w->fd == fd))
+		return;
+	if (!events || (w->events && w->fd != fd)) {
+		loop_unwatch(w);
+		if (!events)
+			return;
+	}
+	if (fd != w->fd)
+		w->refused = 0;
+	w->fd = fd;
+	if (epfd < 0 && (epfd = epoll_create1(EPOLL_CLOEXEC)) < 0)
+		die(1, "cannot create an epoll instance: %s",
+		    strerror(errno));
+	memset(&ev, 0, sizeof ev);
+	ev.events = events;
+	if (w->events) {
+		ev.data.u64 = slot_key(w->slot);
+		if (!w->always && epoll_ctl(epfd, EPOLL_CTL_MOD, fd, &ev) < 0)
+			die(1, "epoll_ctl: %s", strerror(errno));
+		w->events = events;
+		return;
+	}
+	w->slot = slot_get(w);
+	w->events = events;
+	ev.data.u64 = slot_key(w->slot);
+	if (!w->refused) {
+		if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) == 0)
+			return;
+		if (errno != EPERM)
+			die(1, "epoll_ctl: %s", strerror(errno));
+		w->refused = 1;
+	}
+	w->always = 1;
+	always_add(w->slot);
+}
+
+/* Wait up to timeout ms (-1: no limit) and make the batch. */
+static void loop_wait(int timeout)
+{
+	size_t k;
+	int n;
+
+	nev = evpos = 0;
+	if (epfd < 0)
+		return;
+	if (nalways)
+		timeout = 0;
+	/* the batch holds every watch: slots_cap + 1 >= nslots + 1 */
+	n = epoll_wait(epfd, evs, (int)(slots_cap + 1 - nalways), timeout);
+	if (n < 0) {
+		if (errno == EINTR)
+			n = 0;
+		else
+			die(1, "epoll_wait: %s", strerror(errno));
+	}
+	nev = n;
+	for (k = 0; k < nalways; k++) {
+		evs[nev].events = slots[always[k]].w->events;
+		evs[nev].data.u64 = slot_key(always[k]);
+		nev++;
+	}
+}
+
+/* The next watch of the batch still registered, or NULL. */
+static struct watch *loop_next(void)
+{
+	while (evpos < nev) {
+		uint64_t key = evs[evpos++].data.u64;
+		uint32_t i = (uint32_t)key;
+
+		if (i < nslots && slots[i].w &&
+		    slots[i].gen == (uint32_t)(key >> 32))
+			return slots[i].w;
+	}
+	return NULL;
+}
+
+static void loop_free(void)
+{
+	if (epfd >= 0)
+		close(epfd);
+	epfd = -1;
+	free(slots);
+	free(evs);
+	free(always);
+}
+
+static struct watch w_sig = { .kind = W_SIG };
+static struct watch w_in = { .kind = W_STDIN };
+static struct watch w_out = { .kind = W_STDOUT };
+static int gated_now;		/* children's stdout is out of the set */
+
+/* Watch the child's stdout, unless our stdout is too far behind. */
+void loop_watch_child(struct child *c)
+{
+	c->out_w.kind = W_CHILD;
+	loop_watch(&c->out_w, c->out_fd, gated_now ? 0 : EPOLLIN);
+}
+
+/* Our stdout is backed up past OUT_GATE, or no longer: stop or resume
+ * reading the children, on the change only. */
+static void set_gated(int gated)
+{
+	struct child *c;
+
+	if (gated == gated_now)
+		return;
+	gated_now = gated;
+	for (c = g.children; c; c = c->next)
+		loop_watch_child(c);
 }
 
 static int poll_once(void)
 {
-	int gated = !g.out_dead && g.out.len > OUT_GATE, timeout = -1, r;
-	struct sink *s;
+	int gated = !g.out_dead && g.out.len > OUT_GATE, timeout = -1;
+	struct watch *w;
 	struct child *c;
-	size_t i;
 
-	pn = 0;
-	padd(sig_pipe[0], POLLIN, PK_SIG, NULL);
-	if (!input_eof && !gated && !input_blocked() && !input_pending())
-		padd(0, POLLIN, PK_STDIN, NULL);
-	if (!g.out_dead && g.out.len > 0)
-		padd(1, POLLOUT, PK_STDOUT, NULL);
-	for (s = g.sinks; s; s = s->next)
-		if (s->state == SINK_OPEN && s->ob.fd >= 0 && s->ob.len > 0)
-			padd(s->ob.fd, POLLOUT, PK_SINK, s);
-	if (!gated)
-		for (c = g.children; c; c = c->next)
-			if (c->out_fd >= 0)
-				padd(c->out_fd, POLLIN, PK_CHILD, c);
+	/* written to since the last wait: a sink joins the set only if it
+	 * still has a queue after this */
+	sinks_flush_dirty();
+	set_gated(gated);
+	loop_watch(&w_sig, sig_pipe[0], EPOLLIN);
+	loop_watch(&w_in, 0, !input_eof && !gated && !input_blocked() &&
+		   !input_pending() ? EPOLLIN : 0);
+	loop_watch(&w_out, 1, !g.out_dead && g.out.len > 0 ? EPOLLOUT : 0);
 	/* deadlines and FIFO retries are checked ten times a second */
 	if (g.nwaiting || g.nending)
 		timeout = 100;
-	r = poll(pfds, pn, timeout);
-	if (r < 0) {
-		if (errno == EINTR)
-			return 0;
-		die(1, "poll: %s", strerror(errno));
-	}
+	loop_wait(timeout);
 	g.now = mono_ms();
-	for (i = 0; i < pn && r > 0; i++) {
-		if (!pfds[i].revents)
-			continue;
-		r--;
-		switch (prefs[i].kind) {
-		case PK_SIG:
+	while ((w = loop_next())) {
+		switch (w->kind) {
+		case W_SIG:
 			drain_sig_pipe();
 			children_reap();
 			break;
-		case PK_STDIN:
+		case W_STDIN:
 			input_read();
 			break;
-		case PK_STDOUT:
+		case W_STDOUT:
 			out_flush();
 			break;
-		case PK_SINK:
-			s = prefs[i].p;
-			if (s->state == SINK_OPEN && s->ob.fd == pfds[i].fd)
-				sink_flush(s);
+		case W_SINK:
+			sink_flush(container_of(w, struct sink, w));
 			break;
-		case PK_CHILD:
-			c = prefs[i].p;
-			if (c->out_fd == pfds[i].fd)
+		case W_CHILD:
+			c = container_of(w, struct child, out_w);
+			if (c->out_fd >= 0)
 				child_read(c);
 			break;
 		}
@@ -618,7 +806,6 @@ int main(int argc, char **argv)
 	streams_cleanup();
 	obuf_free(&g.out);
 	free(ibuf);
-	free(pfds);
-	free(prefs);
+	loop_free();
 	return g.status;
 }

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -34,6 +35,8 @@ static const char *sink_name(const struct sink *s)
 		 "track %s", s->st->sid, track_name[s->track]);
 	return buf;
 }
+
+static void mark_dirty(struct sink *s);
 
 static size_t frame_bytes(const struct sink *s)
 {
@@ -125,6 +128,7 @@ struct sink *sink_open(const char *path, struct stream *st, int track,
 	}
 	if (!(s = calloc(1, sizeof *s)) || !(s->path = strdup(path)))
 		die(1, "out of memory");
+	s->w.kind = W_SINK;
 	s->st = st;
 	s->track = track;
 	s->channels = channels;
@@ -163,9 +167,11 @@ struct sink *sink_open(const char *path, struct stream *st, int track,
 		}
 	}
 	obuf_init(&s->ob, fd, s->regular ? 0 : opt.buffer);
-	if (opt.format == FMT_WAV && !s->sf)
-		queue_wav_header(s);
 	link_sink(s);
+	if (opt.format == FMT_WAV && !s->sf) {
+		queue_wav_header(s);
+		mark_dirty(s);
+	}
 	return s;
 fail:
 	free(s->path);
@@ -176,13 +182,16 @@ fail:
 void sink_init_pipe(struct sink *s, int fd, struct stream *st, int track)
 {
 	memset(s, 0, sizeof *s);
+	s->w.kind = W_SINK;
 	s->st = st;
 	s->track = track;
 	s->channels = 1;
 	obuf_init(&s->ob, fd, opt.buffer);
-	if (opt.format == FMT_WAV)
-		queue_wav_header(s);
 	link_sink(s);
+	if (opt.format == FMT_WAV) {
+		queue_wav_header(s);
+		mark_dirty(s);
+	}
 }
 
 static void count_dropped(struct sink *s, uint64_t frames)
@@ -215,6 +224,7 @@ static void close_fd(struct sink *s)
 			log_error("cannot write to '%s': %s", sink_name(s),
 				  sf_error_number(err));
 	} else if (s->ob.fd >= 0) {
+		loop_unwatch(&s->w);
 		if (close(s->ob.fd) < 0 && s->regular)
 			log_error("cannot write to '%s': %s", sink_name(s),
 				  strerror(errno));
@@ -252,6 +262,13 @@ void sink_abandon(struct sink *s)
 	}
 }
 
+/* In the loop's set while what the descriptor did not take waits. */
+static void sink_watch(struct sink *s)
+{
+	loop_watch(&s->w, s->ob.fd, s->state == SINK_OPEN &&
+		   s->ob.len > 0 ? EPOLLOUT : 0);
+}
+
 void sink_flush(struct sink *s)
 {
 	size_t len = s->ob.len;
@@ -266,6 +283,7 @@ void sink_flush(struct sink *s)
 		sink_fail(s, s->ob.error);
 	}
 	sink_level(s);
+	sink_watch(s);
 }
 
 static void mark_dirty(struct sink *s)
@@ -435,6 +453,7 @@ static void sink_release(struct sink *s)
 
 	if (s->state == SINK_OPEN || s->state == SINK_WAIT)
 		close_fd(s);
+	loop_unwatch(&s->w);
 	s->state = SINK_CLOSED;
 	if (s->dirty) {
 		for (pp = &g.dirty; *pp != s; pp = &(*pp)->dirty_next)

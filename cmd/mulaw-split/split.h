@@ -41,6 +41,26 @@ struct opts {
 extern struct opts opt;
 
 /*
+ * A descriptor in the loop's epoll set (main.c).  It is registered only
+ * while there is something to wait for on it, and must leave the set
+ * (loop_unwatch) before its descriptor is closed.
+ */
+enum wkind { W_SIG, W_STDIN, W_STDOUT, W_SINK, W_CHILD };
+
+/* The struct of type that has member m at p. */
+#define container_of(p, type, m) \
+	((type *)(void *)((char *)(p) - offsetof(type, m)))
+
+struct watch {
+	enum wkind kind;	/* what the owner is: see the loop */
+	int fd;
+	uint32_t events;	/* registered now; 0 when not in the set */
+	uint32_t slot;		/* while registered: its slot in the loop */
+	int always;		/* epoll refused fd: reported always ready */
+	int refused;		/* epoll refused fd before */
+};
+
+/*
  * An audio output.  Data arrives as mu-law (interleaved when channels is
  * 2) and is converted to the sink's format on the way into its queue.
  * A FIFO without a reader has fd -1 in ob and state SINK_WAIT.
@@ -51,6 +71,7 @@ struct sink {
 	struct sink *next, *prev;	/* every sink (g.sinks) */
 	struct sink *dirty_next;	/* written since the last flush */
 	int dirty;
+	struct watch w;			/* fd, while its queue waits on it */
 	struct stream *st;
 	int track;			/* TR_*, or -1 for a stereo file */
 	struct child *child;		/* set when this is a child's stdin */
@@ -86,6 +107,7 @@ struct child {
 	pid_t pid;
 	struct sink in;			/* its stdin */
 	int out_fd;			/* its stdout, -1 after EOF */
+	struct watch out_w;		/* out_fd, unless our stdout is full */
 	char *line;			/* partial line from its stdout */
 	size_t len, cap;
 	int skipping;			/* discarding an over-long line */
@@ -170,6 +192,9 @@ struct global {
 extern struct global g;
 
 /* main.c */
+void loop_watch(struct watch *w, int fd, uint32_t events);
+void loop_unwatch(struct watch *w);
+void loop_watch_child(struct child *c);
 void out_line(const char *s, size_t n);
 void warn_limited(uint64_t *count, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
