@@ -94,3 +94,28 @@ usage_error() {
 	echo "Try '$prog --help' for more information." >&2
 	exit 2
 }
+
+# follow_start FILE BYTE VIEW-OPTIONS...: show FILE from BYTE (1 = the
+# start) on, as it grows, with tapline-view.  The follower (tail -f) and
+# the view are separate processes joined by a FIFO, with their PIDs in
+# follow_tail and follow_view, so each can be waited for or stopped on
+# its own (a pipeline started with & is one job: waiting for its last
+# process would wait for tail -f too).  follow_stop ends both.
+follow_start() {
+	_ff=$(mktemp -u "${TMPDIR:-/tmp}/tapline-follow.XXXXXX") &&
+	mkfifo -m 600 "$_ff" || die "cannot make a FIFO"
+	_file=$1 _from=$2
+	shift 2
+	tail -c "+$_from" -f "$_file" 2>/dev/null >"$_ff" &
+	follow_tail=$!
+	tapline-view "$@" <"$_ff" &
+	follow_view=$!
+}
+follow_stop() {
+	[ -n "${follow_view:-}" ] && kill "$follow_view" 2>/dev/null
+	[ -n "${follow_tail:-}" ] && kill "$follow_tail" 2>/dev/null
+	[ -n "${follow_view:-}" ] && wait "$follow_view" 2>/dev/null
+	[ -n "${follow_tail:-}" ] && wait "$follow_tail" 2>/dev/null
+	[ -n "${_ff:-}" ] && rm -f "$_ff"
+	follow_view= follow_tail= _ff=
+}
