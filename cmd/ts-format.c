@@ -1145,9 +1145,7 @@ int main(int argc, char **argv)
 		case 'V':
 			cli_version();
 		default:
-			fprintf(stderr, "Try '%s --help' for more "
-				"information.\n", log_prog);
-			exit(EXIT_USAGE);
+			cli_try_help();
 		}
 	}
 	if (optind == argc)

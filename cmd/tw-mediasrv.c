@@ -1466,9 +1466,7 @@ static void parse_args(int argc, char **argv)
 		case OPT_HELP: cli_help(usage);
 		case OPT_VERSION: cli_version();
 		default:
-			fprintf(stderr, "Try 'tw-mediasrv --help' for more "
-				"information.\n");
-			exit(EXIT_USAGE);
+			cli_try_help();
 		}
 	}
 	if (optind != argc)

@@ -33,6 +33,23 @@ void cli_help(const char *text)
 	finish_stdout();
 }
 
+void cli_try_help(void)
+{
+	fprintf(stderr, "Try '%s --help' for more information.\n", log_prog);
+	exit(EXIT_USAGE);
+}
+
+int hex_value(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 void cli_usage_error(const char *fmt, ...)
 {
 	va_list ap;

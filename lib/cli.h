@@ -11,6 +11,9 @@ enum { EXIT_USAGE = 2 };
 void cli_version(void) __attribute__((noreturn));
 /* Print text to stdout and exit 0 (1 if the write fails). */
 void cli_help(const char *text) __attribute__((noreturn));
+/* "Try 'prog --help' for more information." then exit 2: getopt has
+ * already said what was wrong. */
+void cli_try_help(void) __attribute__((noreturn));
 /* "prog: MSG\nTry 'prog --help' for more information." then exit 2. */
 void cli_usage_error(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2), noreturn));
@@ -31,6 +34,9 @@ size_t cli_size(const char *opt, const char *arg);
 int cli_hostport(const char *arg, char *host, size_t hostsz, int *port);
 /* Whether host is a loopback address (127.0.0.0/8, ::1, localhost). */
 int cli_is_loopback(const char *host);
+
+/* The value of a hexadecimal digit, or -1. */
+int hex_value(int c);
 
 /* Write all of buf to fd, retrying on EINTR and short writes. */
 int write_all(int fd, const void *buf, size_t len);

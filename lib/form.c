@@ -7,18 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "form.h"
-
-static int hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 /* Decode src[0..n) into dst, NUL-terminated; -1 if malformed. */
 static int decode(char *dst, const char *src, size_t n)
@@ -35,8 +25,8 @@ static int decode(char *dst, const char *src, size_t n)
 
 			if (i + 2 >= n)
 				return -1;
-			hi = hexval((unsigned char)src[i + 1]);
-			lo = hexval((unsigned char)src[i + 2]);
+			hi = hex_value((unsigned char)src[i + 1]);
+			lo = hex_value((unsigned char)src[i + 2]);
 			if (hi < 0 || lo < 0)
 				return -1;
 			c = (unsigned char)(hi << 4 | lo);

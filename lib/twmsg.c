@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "twmsg.h"
 
 #define MAX_DEPTH 64
@@ -51,17 +52,6 @@ static void skip_ws(struct scan *s)
 	}
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static int read_u4(struct scan *s, unsigned *u)
 {
 	int i, h;
@@ -70,7 +60,7 @@ static int read_u4(struct scan *s, unsigned *u)
 		return fail(s, "truncated \\u escape");
 	*u = 0;
 	for (i = 0; i < 4; i++) {
-		if ((h = hexval(s->p[i])) < 0)
+		if ((h = hex_value(s->p[i])) < 0)
 			return fail(s, "invalid \\u escape");
 		*u = *u << 4 | (unsigned)h;
 	}
@@ -310,7 +300,7 @@ static const char *plain_key(struct tw_str key, char *buf, size_t size)
 
 				for (k = 1; k <= 4; k++)
 					u = u << 4 |
-					    (unsigned)hexval(key.p[i + k]);
+					    (unsigned)hex_value(key.p[i + k]);
 				i += 4;
 				if (u >= 0x80)
 					return NULL;

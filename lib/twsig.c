@@ -14,6 +14,7 @@
 #include <openssl/hmac.h>
 #include <openssl/sha.h>
 
+#include "cli.h"
 #include "twsig.h"
 
 #define MAC_LEN 20		/* SHA-1 */
@@ -334,17 +335,6 @@ int twsig_verify(const char *token, const char *url,
 	return ok;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /*
  * Decode the one bodySHA256 query parameter of url into hash.  Returns -1
  * if it is missing, given twice, or not 64 hex digits.
@@ -377,7 +367,7 @@ static int body_hash_param(const char *url, unsigned char hash[BODY_HASH_LEN])
 	if (!val || vlen != 2 * BODY_HASH_LEN)
 		return -1;
 	for (i = 0; i < BODY_HASH_LEN; i++) {
-		int hi = hexval(val[2 * i]), lo = hexval(val[2 * i + 1]);
+		int hi = hex_value(val[2 * i]), lo = hex_value(val[2 * i + 1]);
 
 		if (hi < 0 || lo < 0)
 			return -1;

@@ -7,17 +7,7 @@ test_description='the live page in headless Chromium, with ts-broadcast'
 # playwright-core.  Screenshots land in the scratch folder; with
 # TAPLINE_SHOTS_OUT=DIR a desktop and a phone shot are copied there too.
 
-BROWSER_DIR=$TEST_DIR/browser
-CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
-export CHROMIUM
-if ! [ -x "$CHROMIUM" ] || ! command -v node >/dev/null 2>&1 ||
-    ! [ -d "$BROWSER_DIR/node_modules/playwright-core" ]; then
-	# Not a skip: the page is part of the product and must be tested.
-	say "Bail out! chromium, node or playwright-core missing:" \
-		"run scripts/install-deps"
-	trap - EXIT
-	exit 1
-fi
+need_browser
 SHOTS=$TRASH/shots
 mkdir -p "$SHOTS"
 export SHOTS

@@ -15,14 +15,6 @@ words_found() {	# words_found "REFERENCE" FILE: reference words found in FILE
 		wc -l
 }
 
-# Every process a tapline-live started, and itself: their PIDs are the
-# tree under it.
-kill_tree() {
-	for c in $(pgrep -P "$1"); do kill_tree "$c"; done
-	kill -KILL "$1" 2>/dev/null
-	return 0
-}
-
 export TAPLINE_NO_BUILD=1 TAPLINE_BIN=$TAPLINE_BUILD/bin TAPLINE_WEB=$TOP/web
 export TWILIO_ACCOUNT_SID=AC00000000000000000000000000000000
 export TWILIO_AUTH_TOKEN=tl-fake-token TWILIO_CALLER_ID=+15550001111
@@ -30,13 +22,7 @@ unset GOOGLE_APPLICATION_CREDENTIALS TAPLINE_PUBLIC_URL TWILIO_API_KEY
 
 # live: start tapline-live on free ports; sets live_pid, mport, bport
 live() {
-	# three ports, all different: nothing listens yet to keep them apart
-	for n in 1 2 3 4 5 6 7 8 9 10; do
-		mport=$(free_port) && bport=$(free_port) &&
-		gport=$(free_port) || return 1
-		[ $mport != $bport ] && [ $bport != $gport ] &&
-			[ $mport != $gport ] && break
-	done &&
+	three_ports && mport=$port1 bport=$port2 gport=$port3 &&
 	export TAPLINE_MEDIA_LISTEN=127.0.0.1:$mport \
 		TAPLINE_BROADCAST_LISTEN=127.0.0.1:$bport \
 		TAPLINE_SPEECH_LISTEN=127.0.0.1:$gport \

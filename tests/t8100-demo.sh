@@ -2,31 +2,12 @@
 test_description='make demo: tapline-demo plays its call; the page and the terminal show both sides'
 . "$(dirname "$0")/test-lib.sh"
 
-BROWSER_DIR=$TEST_DIR/browser
-CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
-export CHROMIUM SHOTS=$TRASH
-if ! [ -x "$CHROMIUM" ] || ! command -v node >/dev/null 2>&1 ||
-    ! [ -d "$BROWSER_DIR/node_modules/playwright-core" ]; then
-	say "Bail out! chromium, node or playwright-core missing:" \
-		"run scripts/install-deps"
-	trap - EXIT
-	exit 1
-fi
+need_browser
+export SHOTS=$TRASH
 export TAPLINE_NO_BUILD=1 TAPLINE_BIN=$TAPLINE_BUILD/bin TAPLINE_WEB=$TOP/web
 
-kill_tree() {
-	for c in $(pgrep -P "$1"); do kill_tree "$c"; done
-	kill -KILL "$1" 2>/dev/null
-	return 0
-}
-
 test_expect_success 'the demo plays its call; page and terminal show both sides' '
-	for n in 1 2 3 4 5 6 7 8 9 10; do
-		mport=$(free_port) && bport=$(free_port) &&
-		gport=$(free_port) || return 1
-		[ $mport != $bport ] && [ $bport != $gport ] &&
-			[ $mport != $gport ] && break
-	done &&
+	three_ports && mport=$port1 bport=$port2 gport=$port3 &&
 	export TAPLINE_MEDIA_LISTEN=127.0.0.1:$mport \
 		TAPLINE_BROADCAST_LISTEN=127.0.0.1:$bport \
 		TAPLINE_SPEECH_LISTEN=127.0.0.1:$gport &&

@@ -149,6 +149,41 @@ free_port() {
 	tl-freeport
 }
 
+# kill_tree PID: SIGKILL to PID and every process under it (a script
+# that started a pipeline of its own, when it did not stop it itself).
+kill_tree() {
+	for c in $(pgrep -P "$1"); do kill_tree "$c"; done
+	kill -KILL "$1" 2>/dev/null
+	return 0
+}
+
+# three_ports: three different free ports in port1, port2, port3, for
+# programs started together (nothing listens yet to keep them apart).
+three_ports() {
+	for _n in 1 2 3 4 5 6 7 8 9 10; do
+		port1=$(free_port) && port2=$(free_port) &&
+		port3=$(free_port) || return 1
+		[ $port1 != $port2 ] && [ $port2 != $port3 ] &&
+			[ $port1 != $port3 ] && return 0
+	done
+	say "no three different free ports"; return 1
+}
+
+# need_browser: Chromium, node and playwright-core, or bail out: the page
+# is part of the product and its tests are never skipped.
+need_browser() {
+	BROWSER_DIR=$TEST_DIR/browser
+	CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
+	export CHROMIUM
+	if ! [ -x "$CHROMIUM" ] || ! command -v node >/dev/null 2>&1 ||
+	    ! [ -d "$BROWSER_DIR/node_modules/playwright-core" ]; then
+		say "Bail out! chromium, node or playwright-core missing:" \
+			"run scripts/install-deps"
+		trap - EXIT
+		exit 1
+	fi
+}
+
 # Wait (bounded, 10 s) until something accepts on 127.0.0.1:$1.
 wait_port() {
 	n=0

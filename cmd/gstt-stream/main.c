@@ -379,9 +379,7 @@ static void parse_options(int argc, char **argv)
 		case 'h': cli_help(usage);
 		case 'V': cli_version();
 		default:
-			fprintf(stderr, "Try '%s --help' for more "
-				"information.\n", log_prog);
-			exit(EXIT_USAGE);
+			cli_try_help();
 		}
 	}
 	if (opt.replay_ms * 2 > opt.buffer_ms)

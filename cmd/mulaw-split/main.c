@@ -283,9 +283,7 @@ static void parse_options(int argc, char **argv)
 		case 'V':
 			cli_version();
 		default:
-			fprintf(stderr, "Try '%s --help' for more "
-				"information.\n", log_prog);
-			exit(EXIT_USAGE);
+			cli_try_help();
 		}
 	}
 	if (optind < argc)

@@ -244,9 +244,7 @@ static void parse_args(int argc, char **argv)
 		case O_HELP: cli_help(usage);
 		case O_VERSION: cli_version();
 		default:
-			fprintf(stderr, "Try 'ts-broadcast --help' for more "
-				"information.\n");
-			exit(EXIT_USAGE);
+			cli_try_help();
 		}
 	}
 	if (optind != argc)
