@@ -143,10 +143,16 @@ test_expect_success 'LINEAR16 at 16 kHz and at 8 kHz' '
 	test "$(wer ref14.txt hyp8.txt)" -lt 40
 '
 
+# Each on a server of its own: a decoder's noise estimate carries over
+# from the streams it decoded before, and a stream that starts while the
+# last one is still ending gets a new decoder; either would make two runs
+# differ for reasons other than the split.
 test_expect_success 'results do not depend on how audio is split' '
-	serve &&
+	serve --pool 1 --max-streams 1 &&
 	gsttc --words two.ul >a &&
+	kill $SRV && serve --pool 1 --max-streams 1 &&
 	gsttc --words --interim --events --chunk-bytes 333 two.ul >b &&
+	kill $SRV && serve --pool 1 --max-streams 1 &&
 	gsttc --words --chunk-bytes 8000 two.ul >c &&
 	grep "^{" a | jq -c ".results[]? | select(.final)" >fa &&
 	grep "^{" b | jq -c ".results[]? | select(.final)" >fb &&
