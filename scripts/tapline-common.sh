@@ -100,15 +100,18 @@ usage_error() {
 # the view are separate processes joined by a FIFO, with their PIDs in
 # follow_tail and follow_view, so each can be waited for or stopped on
 # its own (a pipeline started with & is one job: waiting for its last
-# process would wait for tail -f too).  follow_stop ends both.
+# process would wait for tail -f too).  Both ignore SIGINT: Ctrl-C is the
+# script's to handle (it may want the last words shown), and tail ends
+# when the script does.  follow_stop ends both.
 follow_start() {
 	_ff=$(mktemp -u "${TMPDIR:-/tmp}/tapline-follow.XXXXXX") &&
 	mkfifo -m 600 "$_ff" || die "cannot make a FIFO"
 	_file=$1 _from=$2
 	shift 2
-	tail -c "+$_from" -f "$_file" 2>/dev/null >"$_ff" &
+	(trap '' INT; exec tail -c "+$_from" -f --pid=$$ "$_file") \
+		2>/dev/null >"$_ff" &
 	follow_tail=$!
-	tapline-view "$@" <"$_ff" &
+	(trap '' INT; exec tapline-view "$@") <"$_ff" &
 	follow_view=$!
 }
 follow_stop() {
