@@ -8,9 +8,9 @@ say_ul() {	# say_ul VOICE TEXT OUT.ul
 	sox tmp.wav -r 8000 -c 1 -e u-law -t raw "$3" 2>/dev/null
 }
 CALLER="i would like to book a table for two people tomorrow evening"
-AGENT="certainly what time would you like to come in"
+AGENT="of course what time would you like to arrive"
 say_ul rms "$CALLER" caller.ul
-say_ul kal16 "$AGENT" agent.ul
+say_ul awb "$AGENT" agent.ul
 # a second of silence after each, so the end of speech is heard
 head -c 8000 /dev/zero | tr '\0' '\377' >>caller.ul
 head -c 8000 /dev/zero | tr '\0' '\377' >>agent.ul
