@@ -72,7 +72,9 @@ test_expect_success 'tapline-live --check prints the pipeline and the URLs' '
 	grep -q "ts-broadcast --listen 127.0.0.1:8090 --journal st/journal.ndjson" out &&
 	grep -q "voice webhook: *https://calls.example.com/twiml" out &&
 	grep -q "status callback: *https://calls.example.com/status" out &&
-	test ! -e st
+	test ! -e st &&
+	TAPLINE_ON_CALL="say:Hello there" tapline-live --check >out &&
+	grep -q "^tw-mediasrv --listen 127.0.0.1:8080 --on-call say:Hello there |" out
 '
 
 test_expect_success 'the configuration file, and the environment over it' '
