@@ -31,6 +31,7 @@
 #include "clock.h"
 #include "form.h"
 #include "log.h"
+#include "lwslog.h"
 #include "obuf.h"
 #include "twmsg.h"
 #include "twsig.h"
@@ -1239,19 +1240,6 @@ static void on_signal(int sig)
 		lws_cancel_service(ctx);
 }
 
-static void lws_log(int level, const char *line)
-{
-	size_t n = strlen(line);
-
-	/* lws lines carry a timestamp and a newline of their own */
-	while (n && line[n - 1] == '\n')
-		n--;
-	if (level & LLL_ERR)
-		log_error("lws: %.*s", (int)n, line);
-	else
-		log_info("lws: %.*s", (int)n, line);
-}
-
 /* A timer that keeps the loop turning while output waits for stdout. */
 static lws_sorted_usec_list_t flush_sul;
 static void flush_tick(lws_sorted_usec_list_t *sul)
@@ -1511,7 +1499,7 @@ int main(int argc, char **argv)
 	struct lws_context_creation_info info;
 	struct sigaction sa;
 	char host[256];
-	int port, loglevel;
+	int port;
 	int64_t next_wake, drain_deadline = 0;
 
 	log_init(argv[0]);
@@ -1544,10 +1532,7 @@ int main(int argc, char **argv)
 	fcntl(STDOUT_FILENO, F_SETFL, out_flags | O_NONBLOCK);
 	obuf_init(&out, STDOUT_FILENO, 0);
 
-	loglevel = LLL_ERR;
-	if (log_level >= LOG_DEBUG)
-		loglevel |= LLL_WARN | LLL_NOTICE;
-	lws_set_log_level(log_level < LOG_ERROR ? 0 : loglevel, lws_log);
+	lwslog_init();
 
 	memset(&info, 0, sizeof info);
 	info.port = port;

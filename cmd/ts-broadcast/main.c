@@ -17,6 +17,7 @@
 #include "cli.h"
 #include "clock.h"
 #include "log.h"
+#include "lwslog.h"
 
 static const char usage[] =
 "usage: ts-broadcast [-qv] [--listen ADDR:PORT] [--web DIR] [--feed PATH]\n"
@@ -128,18 +129,6 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
 	default:
 		return http_cb(wsi, reason, user, in, len);
 	}
-}
-
-static void lws_log(int level, const char *line)
-{
-	size_t n = strlen(line);
-
-	while (n && line[n - 1] == '\n')
-		n--;
-	if (level & LLL_ERR)
-		log_error("lws: %.*s", (int)n, line);
-	else
-		log_info("lws: %.*s", (int)n, line);
 }
 
 static void parse_args(int argc, char **argv)
@@ -286,7 +275,7 @@ int main(int argc, char **argv)
 	struct stat st;
 	struct lws_vhost *vh;
 	char host[256];
-	int port, loglevel, rc = 0;
+	int port, rc = 0;
 
 	log_init(argv[0]);
 	parse_args(argc, argv);
@@ -316,12 +305,7 @@ int main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 
-	loglevel = LLL_ERR;
-	if (log_level >= LOG_DEBUG)
-		loglevel |= LLL_WARN | LLL_NOTICE;
-	if (log_level > LOG_DEBUG)
-		loglevel |= LLL_INFO | LLL_DEBUG;
-	lws_set_log_level(log_level < LOG_ERROR ? 0 : loglevel, lws_log);
+	lwslog_init();
 
 	memcpy(protos, protocols, sizeof protos);
 	protos[0].per_session_data_size = client_size() > req_size() ?
