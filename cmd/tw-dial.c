@@ -243,17 +243,6 @@ static void sanitize(char *s)
 			*s = '?';
 }
 
-/* A plus sign, then 7 to 15 digits, the first not 0. */
-static int is_e164(const char *s)
-{
-	size_t n;
-
-	if (s[0] != '+' || s[1] < '1' || s[1] > '9')
-		return 0;
-	n = strspn(s + 1, "0123456789");
-	return s[1 + n] == '\0' && n >= 7 && n <= 15;
-}
-
 static int is_sid(const char *s, const char *prefix)
 {
 	return strlen(s) == SID_LEN && strncmp(s, prefix, 2) == 0 &&
@@ -1219,7 +1208,7 @@ static void check_options(int ngenerated)
 			cli_usage_error("call options go with TO only");
 		return;
 	}
-	if (opt.to && !is_e164(opt.to))
+	if (opt.to && !cli_is_e164(opt.to))
 		cli_usage_error("'%s' is not a phone number in E.164 form "
 				"(+ and 7 to 15 digits)", opt.to);
 	if (!opt.from && !opt.print_twiml) {
@@ -1227,7 +1216,7 @@ static void check_options(int ngenerated)
 		if (!opt.from || !*opt.from)
 			cli_usage_error("missing --from (or TWILIO_CALLER_ID)");
 	}
-	if (opt.from && !is_e164(opt.from))
+	if (opt.from && !cli_is_e164(opt.from))
 		cli_usage_error("'%s' is not a phone number in E.164 form "
 				"(+ and 7 to 15 digits)", opt.from);
 	if (!!ngenerated + !!opt.twiml_file + !!opt.url > 1)
@@ -1339,7 +1328,7 @@ int main(int argc, char **argv)
 			break;
 		}
 		case 'b':
-			if (!is_e164(optarg))
+			if (!cli_is_e164(optarg))
 				cli_usage_error("--bridge: '%s' is not a phone "
 						"number in E.164 form (+ and "
 						"7 to 15 digits)", optarg);

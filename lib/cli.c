@@ -39,6 +39,16 @@ void cli_try_help(void)
 	exit(EXIT_USAGE);
 }
 
+int cli_is_e164(const char *s)
+{
+	size_t n;
+
+	if (s[0] != '+' || s[1] < '1' || s[1] > '9')
+		return 0;
+	n = strspn(s + 1, "0123456789");
+	return s[1 + n] == '\0' && n >= 7 && n <= 15;
+}
+
 int hex_value(int c)
 {
 	if (c >= '0' && c <= '9')

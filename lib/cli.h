@@ -35,6 +35,9 @@ int cli_hostport(const char *arg, char *host, size_t hostsz, int *port);
 /* Whether host is a loopback address (127.0.0.0/8, ::1, localhost). */
 int cli_is_loopback(const char *host);
 
+/* Whether s is an E.164 number: '+', then 7 to 15 digits, the first not 0. */
+int cli_is_e164(const char *s);
+
 /* The value of a hexadecimal digit, or -1. */
 int hex_value(int c);
 

@@ -23,7 +23,7 @@ const DEFAULT_LABEL = { inbound: 'Caller', outbound: 'Callee' };
 const BACKOFF_FIRST = 500;	/* ms */
 const BACKOFF_MAX = 10000;	/* ms */
 const STICK_SLACK = 48;		/* px from the bottom that still counts */
-const E164 = /^\+[1-9][0-9]{1,14}$/;
+const E164 = /^\+[1-9][0-9]{6,14}$/;	// as the server checks it
 const MAX_CALLS = 200;		/* a page left open keeps at most these */
 
 /*

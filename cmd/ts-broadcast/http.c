@@ -17,6 +17,7 @@
 #include <openssl/sha.h>
 
 #include "broadcast.h"
+#include "cli.h"
 #include "log.h"
 
 #define MAX_BODY 4096		/* POST /api/calls */
@@ -401,17 +402,6 @@ static int login(struct lws *wsi, struct req *r, const char *given)
 		     strdup("see /\n"), 6);
 }
 
-/* E.164: '+', a digit 1-9, then 1 to 14 digits. */
-static int e164_ok(const char *s)
-{
-	size_t n;
-
-	if (s[0] != '+' || s[1] < '1' || s[1] > '9')
-		return 0;
-	n = strspn(s + 1, "0123456789");
-	return s[1 + n] == '\0' && n >= 2 && n <= 15;
-}
-
 static int on_dial_body(struct lws *wsi, struct req *r)
 {
 	json_error_t err;
@@ -431,7 +421,7 @@ static int on_dial_body(struct lws *wsi, struct req *r)
 		return reply_error(wsi, r, 400,
 				   "expected {\"to\":\"+E.164 number\"}");
 	}
-	if (!e164_ok(to)) {
+	if (!cli_is_e164(to)) {
 		json_decref(j);
 		stats.dial_bad++;
 		return reply_error(wsi, r, 400, "'to' is not an E.164 number "
