@@ -93,6 +93,23 @@ static size_t utf8_len(const unsigned char *p, const unsigned char *end)
 	return n;
 }
 
+/*
+ * The bytes of a plain run, eight at a time: nonzero when the word w holds
+ * a byte that ends the run (a quote, a backslash, a control character or
+ * a byte of a multibyte character), so the caller looks at those bytes
+ * one by one.  A media payload is ~200 characters of base64, all plain.
+ */
+#define ONES	0x0101010101010101ULL
+#define HIGHS	0x8080808080808080ULL
+
+static uint64_t run_ends(uint64_t w)
+{
+	uint64_t q = w ^ (ONES * '"'), b = w ^ (ONES * '\\');
+
+	return (w | ((w - ONES * 0x20) & ~w) | ((q - ONES) & ~q) |
+		((b - ONES) & ~b)) & HIGHS;
+}
+
 /* A string, at its opening quote. */
 static int scan_string(struct scan *s, struct tw_str *out)
 {
@@ -103,6 +120,11 @@ static int scan_string(struct scan *s, struct tw_str *out)
 		unsigned char c;
 
 		/* the common case: a run of plain ASCII */
+		for (uint64_t w; s->end - p >= 8; p += 8) {
+			memcpy(&w, p, 8);
+			if (run_ends(w))
+				break;
+		}
 		while (p < s->end && (c = (unsigned char)*p) >= 0x20 &&
 		       c < 0x80 && c != '"' && c != '\\')
 			p++;

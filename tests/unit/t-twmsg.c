@@ -1016,6 +1016,74 @@ static void why_buffer(void **state)
 	assert_int_equal(twmsg_scan(NULL, 0, &m, NULL, 0), -1);
 }
 
+/*
+ * The scanner reads plain runs of a string eight bytes at a time: a byte
+ * that ends the run must be seen at every position of a word, whatever
+ * the alignment of the string in the message.
+ */
+static void string_run_edges(void **state)
+{
+	static const struct {
+		const char *ins;	/* put inside a run of 'A's */
+		int ok;
+		const char *why;	/* expected error, if not ok */
+	} cases[] = {
+		{ "\x01", 0, "control character in string" },
+		{ "\x1f", 0, "control character in string" },
+		{ " ", 1, NULL },
+		{ "\x7f", 1, NULL },
+		{ "\\n", 1, NULL },
+		{ "\\\"", 1, NULL },
+		{ "\\q", 0, "invalid escape in string" },
+		{ "\xc3\xa9", 1, NULL },		/* U+00E9 */
+		{ "\xe2\x82\xac", 1, NULL },	/* U+20AC */
+		{ "\xf0\x9f\x93\x9e", 1, NULL },	/* U+1F4DE */
+		{ "\xc3", 0, "invalid UTF-8 in string" },
+		{ "\xff", 0, "invalid UTF-8 in string" },
+		{ "\xed\xa0\x80", 0, "invalid UTF-8 in string" },
+	};
+	char msg[160], why[128];
+	struct twmsg m;
+	size_t i;
+	int lead, at;
+
+	(void)state;
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++)
+		for (lead = 0; lead < 8; lead++)
+			for (at = 0; at < 24; at++) {
+				int n = snprintf(msg, sizeof msg,
+					"{\"event\":\"mark\",%*s\"x\":"
+					"\"%.*s%s%.*s\"}", lead, "", at,
+					"AAAAAAAAAAAAAAAAAAAAAAAA",
+					cases[i].ins, 24 - at,
+					"AAAAAAAAAAAAAAAAAAAAAAAA");
+				int rc;
+
+				assert_true(n > 0 && (size_t)n < sizeof msg);
+				why[0] = '\0';
+				rc = twmsg_scan(msg, (size_t)n, &m, why,
+						sizeof why);
+				if (cases[i].ok != (rc == 0))
+					fail_msg("case %zu lead %d at %d: %s",
+						 i, lead, at, why);
+				if (!cases[i].ok &&
+				    !strstr(why, cases[i].why))
+					fail_msg("case %zu at %d: '%s'", i, at,
+						 why);
+			}
+	/* a quote at any position ends the string there */
+	for (at = 0; at < 24; at++) {
+		int n = snprintf(msg, sizeof msg,
+				 "{\"event\":\"mark\",\"x\":\"%.*s\"}",
+				 at, "AAAAAAAAAAAAAAAAAAAAAAAA");
+
+		assert_int_equal(twmsg_scan(msg, (size_t)n, &m, why,
+					    sizeof why), 0);
+		assert_int_equal(twmsg_scan(msg, (size_t)n - 2, &m, why,
+					    sizeof why), -1);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1042,6 +1110,7 @@ int main(void)
 		cmocka_unit_test(sid),
 		cmocka_unit_test(str_eq),
 		cmocka_unit_test(why_buffer),
+		cmocka_unit_test(string_run_edges),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
