@@ -131,16 +131,10 @@ test_expect_success 'a wrong token is refused, the right one lets in' '
 '
 
 # Two speakers (flite voices) on the phone path, as in t4100.
-say_ul() {	# say_ul VOICE TEXT OUT.ul
-	flite -voice "$1" -t "$2" -o tmp.wav &&
-	sox tmp.wav -r 8000 -c 1 -e u-law -t raw "$3" 2>/dev/null
-}
 CALLER="i would like to book a table for two people tomorrow evening"
 AGENT="certainly what time would you like to come in"
 say_ul rms "$CALLER" caller.ul
 say_ul kal16 "$AGENT" agent.ul
-head -c 8000 /dev/zero | tr '\0' '\377' >>caller.ul
-head -c 8000 /dev/zero | tr '\0' '\377' >>agent.ul
 
 test_expect_success 'a call through the pipeline shows both speakers' '
 	gport=$(free_port) &&

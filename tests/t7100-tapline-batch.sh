@@ -33,15 +33,6 @@ stereo() {
 	sox -M l2.wav r2.wav "$@" "$out"
 }
 
-words_found() {	# words_found "REFERENCE" FILE: reference words in FILE
-	_hyp=" $(tr 'A-Z\n' 'a-z ' <"$2") "
-	_n=0
-	for _w in $1; do
-		case $_hyp in *" $_w "*) _n=$((_n + 1)) ;; esac
-	done
-	echo $_n
-}
-
 # finals FILE.ndjson TRACK: the text of that track's finals
 finals() {
 	jq -r --arg t "$2" 'select(.type == "transcript" and .final and

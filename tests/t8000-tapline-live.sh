@@ -2,18 +2,8 @@
 test_description='tapline-live and tapline-dial end to end: tl-faketwilio and tw-simcall play Twilio'
 . "$(dirname "$0")/test-lib.sh"
 
-say_ul() {	# say_ul VOICE TEXT OUT.ul: the phone path, a second of silence after
-	flite -voice "$1" -t "$2" -o tmp.wav &&
-	sox tmp.wav -r 8000 -c 1 -e u-law -t raw "$3" 2>/dev/null &&
-	head -c 8000 /dev/zero | tr '\0' '\377' >>"$3"
-}
 CALLED="hello this is the front desk how can i help"
 AGENT="i would like to book a table for two people tomorrow evening"
-words_found() {	# words_found "REFERENCE" FILE: reference words found in FILE
-	tr "A-Z" "a-z" <"$2" | tr -cs "a-z'" "\n" | sort -u >found.words &&
-	for w in $1; do echo $w; done | sort -u | comm -12 - found.words |
-		wc -l
-}
 
 export TAPLINE_NO_BUILD=1 TAPLINE_BIN=$TAPLINE_BUILD/bin TAPLINE_WEB=$TOP/web
 export TWILIO_ACCOUNT_SID=AC00000000000000000000000000000000

@@ -214,6 +214,26 @@ wer() {
 	awk -v ref="$1" -v hyp="$2" -v dec="${3:-0}" -f "$TEST_DIR/wer.awk"
 }
 
+# say_ul VOICE TEXT OUT.ul: TEXT spoken by flite's VOICE over the phone
+# path (8 kHz mu-law, raw), then a second of silence so that the end of
+# speech is heard.  Leaves tmp.wav.
+say_ul() {
+	flite -voice "$1" -t "$2" -o tmp.wav &&
+	sox tmp.wav -r 8000 -c 1 -e u-law -t raw "$3" 2>/dev/null &&
+	head -c 8000 /dev/zero | tr '\0' '\377' >>"$3"
+}
+
+# words_found "REFERENCE" FILE: how many of the reference words FILE
+# holds, in any case, punctuation aside
+words_found() {
+	_hyp=" $(tr 'A-Z' 'a-z' <"$2" | tr -cs "a-z0-9'" ' ') "
+	_n=0
+	for _w in $1; do
+		case $_hyp in *" $_w "*) _n=$((_n + 1)) ;; esac
+	done
+	echo $_n
+}
+
 # start_server [options]: tw-mediasrv on a free port; its stdout in
 # srv.out, stderr in srv.err; sets port, srv_pid and URL.
 start_server() {
