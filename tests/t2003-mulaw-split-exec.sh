@@ -188,6 +188,25 @@ test_expect_success 'a command that does not exist: status 127 reported' '
 	events error ev | jq -e ".message | test(\"status 127\")"
 '
 
+test_expect_success 'a command of plain words runs without the shell' '
+	# cat prints its own /proc stat: field 4 is its parent, which is
+	# mulaw-split itself only if no shell came between
+	timeout 20 sh -c "echo \$\$ >split.pid; exec mulaw-split --tracks inbound \
+		--exec \"cat /proc/self/stat\"" <one.ndjson >ev 2>err &&
+	grep -v "^{" ev >stat &&
+	test $(wc -l <stat) = 1 &&
+	test "$(cut -d" " -f4 stat)" = "$(cat split.pid)" &&
+	# words the shell would not touch arrive as they are
+	timeout 20 mulaw-split --tracks inbound \
+		--exec "echo a=b c%d e,f:g @h+i ./j" <one.ndjson >ev 2>err &&
+	grep -qx "a=b c%d e,f:g @h+i ./j" ev &&
+	# a builtin goes to the shell
+	timeout 20 mulaw-split --tracks inbound --exec "exec cat /proc/self/stat" \
+		<one.ndjson >ev 2>err &&
+	grep -v "^{" ev >stat &&
+	test $(wc -l <stat) = 1
+'
+
 test_expect_success 'twenty calls at once, forty children, every byte' '
 	for i in $(seq 10 29); do
 		stream MZ0$i CA0$i a.ul b.ul >c$i.ndjson || return 1
