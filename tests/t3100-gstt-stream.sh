@@ -3,6 +3,7 @@ test_description='gstt-stream against a stand-in Speech service'
 . "$(dirname "$0")/test-lib.sh"
 
 unset GSTT_ENDPOINT GSTT_API_KEY GSTT_ACCESS_TOKEN GOOGLE_CLOUD_PROJECT \
+	GOOGLE_APPLICATION_CREDENTIALS GRPC_DEFAULT_SSL_ROOTS_FILE_PATH \
 	TAPLINE_CALL_SID TAPLINE_STREAM_SID TAPLINE_TRACK
 
 # Start tl-fakespeech on a free port ($PORT), logging to a new fake.log.
@@ -320,6 +321,78 @@ test_expect_success 'auth: API key, access token, quota project as metadata' '
 	(export GSTT_ACCESS_TOKEN=s3cret && gstt <five.ul >ev) &&
 	check_finals ev 400 &&
 	grep -q "^open stream=2 project= key= bearer=s3cret$" fake.log
+'
+
+# b64url FIELD: decode one base64url field of a JWT (padded or not)
+b64url() {
+	_s=$(printf %s "$1" | tr -- '-_' '+/' | tr -d =) &&
+	while [ $((${#_s} % 4)) != 0 ]; do _s="$_s="; done &&
+	printf %s "$_s" | base64 -d
+}
+
+test_expect_success 'TLS: setup a CA, a server certificate and a service account' '
+	openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem \
+		-days 2 -subj "/CN=tapline test CA" 2>/dev/null &&
+	openssl req -newkey rsa:2048 -nodes -keyout srv.key -out srv.csr \
+		-subj "/CN=localhost" 2>/dev/null &&
+	echo "subjectAltName=DNS:localhost" >srv.ext &&
+	openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key \
+		-CAcreateserial -out srv.pem -days 2 -extfile srv.ext \
+		2>/dev/null &&
+	openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 \
+		-out sa.key 2>/dev/null &&
+	openssl pkey -in sa.key -pubout -out sa.pub &&
+	jq -n --rawfile k sa.key "{type: \"service_account\",
+		project_id: \"tapline-test\", private_key_id: \"0123abcd\",
+		private_key: \$k, client_id: \"1234567890\",
+		client_email: \"stt@tapline-test.iam.gserviceaccount.com\"}" \
+		>sa.json
+'
+
+test_expect_success 'TLS: a service-account key file signs a JWT for the service' '
+	fake --cert srv.pem --key srv.key &&
+	(export GRPC_DEFAULT_SSL_ROOTS_FILE_PATH=$PWD/ca.pem \
+		GOOGLE_APPLICATION_CREDENTIALS=$PWD/sa.json \
+		GOOGLE_CLOUD_PROJECT=proj-2 &&
+	 timeout 60 gstt-stream --tls --endpoint localhost:$PORT <five.ul >ev) &&
+	check_finals ev 400 &&
+	jwt=$(sed -n "s/^open stream=1 project=proj-2 key= bearer=//p" \
+		fake.log) &&
+	test -n "$jwt" &&
+	IFS=. read -r h p sig <<-EOF &&
+	$jwt
+	EOF
+	b64url "$h" | jq -e ".alg == \"RS256\" and .kid == \"0123abcd\"" &&
+	b64url "$p" | jq -e --arg aud "https://localhost:$PORT/" "
+		.iss == \"stt@tapline-test.iam.gserviceaccount.com\" and
+		.sub == .iss and .aud == \$aud and
+		.exp > .iat and .exp - .iat <= 3600 and
+		(.iat - now | fabs) < 300" &&
+	b64url "$sig" >sig.bin &&
+	printf %s "$h.$p" |
+		openssl dgst -sha256 -verify sa.pub -signature sig.bin
+'
+
+test_expect_success 'TLS: an API key over TLS, nothing in the clear' '
+	fake --cert srv.pem --key srv.key --auth s3cret &&
+	(export GRPC_DEFAULT_SSL_ROOTS_FILE_PATH=$PWD/ca.pem \
+		GSTT_API_KEY=s3cret &&
+	 timeout 60 gstt-stream --tls --endpoint localhost:$PORT <five.ul >ev) &&
+	check_finals ev 400 &&
+	grep -q "^open stream=1 project= key=s3cret bearer=$" fake.log
+'
+
+test_expect_success 'TLS: a server the CA did not sign gets no audio' '
+	fake --cert srv.pem --key srv.key &&
+	# the system roots, not ours: the handshake must fail, and the
+	# error say why; gstt-stream goes on trying as for any outage,
+	# until --give-up
+	(export GSTT_API_KEY=s3cret &&
+	 expect_status 5 timeout 60 gstt-stream --tls --give-up 2 \
+		--endpoint localhost:$PORT <five.ul >ev 2>err) &&
+	jq -s -e "any(.[]; .type == \"error\" and .code == \"UNAVAILABLE\"
+		and (.message | test(\"certificate verify failed\")))" ev &&
+	! grep -q "^open stream" fake.log
 '
 
 test_expect_success 'GSTT_ENDPOINT sets the endpoint, plaintext on loopback' '

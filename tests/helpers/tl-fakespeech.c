@@ -30,6 +30,8 @@
  *                           "x-goog-api-key: TOKEN", else UNAUTHENTICATED
  *   --log FILE              append what each stream got: metadata,
  *                           config, bytes, blocks, finals, status
+ *   --cert FILE --key FILE  serve over TLS with this certificate chain
+ *                           and key (PEM), as Google's endpoint does
  */
 #include <errno.h>
 #include <getopt.h>
@@ -410,7 +412,7 @@ static int lang_ok(const char *s)
 /* The value of metadata key, in one of a few rotating buffers. */
 static const char *md_get(struct fcall *c, const char *key)
 {
-	static char bufs[4][256];
+	static char bufs[4][4096];	/* a JWT is a kilobyte or so */
 	static int next;
 	char *v = bufs[next++ % 4];
 	size_t i, n;
@@ -426,6 +428,27 @@ static const char *md_get(struct fcall *c, const char *key)
 		return v;
 	}
 	return NULL;
+}
+
+/* A whole PEM file, or exit. */
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf;
+	size_t n;
+
+	if (!f || !(buf = calloc(1, 65536))) {
+		fprintf(stderr, "tl-fakespeech: cannot read '%s'\n", path);
+		exit(1);
+	}
+	n = fread(buf, 1, 65535, f);
+	fclose(f);
+	if (n == 0 || n == 65535) {
+		fprintf(stderr, "tl-fakespeech: '%s': empty or too big\n",
+			path);
+		exit(1);
+	}
+	return buf;
 }
 
 static void config(struct fcall *c,
@@ -718,9 +741,11 @@ int main(int argc, char **argv)
 		{ "no-close-final", 0, NULL, 'N' },
 		{ "gen-blocks", 1, NULL, 'g' },
 		{ "first", 1, NULL, 'F' },
+		{ "cert", 1, NULL, 'C' },
+		{ "key", 1, NULL, 'K' },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *listen_addr = NULL;
+	const char *listen_addr = NULL, *cert = NULL, *key = NULL;
 	grpc_server_credentials *creds;
 	long gen = -1, first = 0;
 	int o;
@@ -740,6 +765,8 @@ int main(int argc, char **argv)
 		case 'N': close_final = 0; break;
 		case 'g': gen = (long)num(optarg); break;
 		case 'F': first = (long)num(optarg); break;
+		case 'C': cert = optarg; break;
+		case 'K': key = optarg; break;
 		default:
 			fputs("usage: tl-fakespeech --listen ADDR [options] | "
 			      "--gen-blocks N\n", stderr);
@@ -762,7 +789,20 @@ int main(int argc, char **argv)
 	grpc_server_register_completion_queue(server, cq, NULL);
 	method = grpc_server_register_method(server, METHOD, NULL,
 					     GRPC_SRM_PAYLOAD_NONE, 0);
-	creds = grpc_insecure_server_credentials_create();
+	if (!cert != !key) {
+		fputs("tl-fakespeech: --cert and --key go together\n", stderr);
+		return 2;
+	}
+	if (cert) {
+		grpc_ssl_pem_key_cert_pair pair;
+
+		pair.cert_chain = slurp(cert);
+		pair.private_key = slurp(key);
+		creds = grpc_ssl_server_credentials_create(NULL, &pair, 1, 0,
+							   NULL);
+	} else {
+		creds = grpc_insecure_server_credentials_create();
+	}
 	if (!grpc_server_add_http2_port(server, listen_addr, creds)) {
 		fprintf(stderr, "tl-fakespeech: cannot listen on '%s'\n",
 			listen_addr);
