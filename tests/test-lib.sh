@@ -223,6 +223,20 @@ say_ul() {
 	head -c 8000 /dev/zero | tr '\0' '\377' >>"$3"
 }
 
+# say_lines VOICE FILE OUT.wav: each line of FILE spoken by flite's VOICE,
+# with 0.8 s of silence before, between and after (16 kHz); leaves the
+# silence in sil.wav and line N alone in sN.wav
+say_lines() {
+	sox -R -n -r 16000 -c 1 sil.wav trim 0 0.8 &&
+	_n=0 && _parts="sil.wav" &&
+	while read -r _line; do
+		_n=$((_n + 1)) &&
+		flite -voice "$1" -t "$_line" -o s$_n.wav &&
+		_parts="$_parts s$_n.wav sil.wav" || return 1
+	done <"$2" &&
+	sox -R $_parts "$3"
+}
+
 # words_found "REFERENCE" FILE: how many of the reference words FILE
 # holds, in any case, punctuation aside
 words_found() {

@@ -17,7 +17,9 @@
  * stream starts with ps_start_stream (frame numbers count from its first
  * sample) and its cepstral mean set for its kind of audio: the model's
  * own is for wideband speech and mangles the first sentences of a
- * phone call (see phone_cmn).
+ * phone call (see phone_cmn).  A stream with phrase hints searches with
+ * a language model biased towards them from its start to its end, when
+ * the decoder goes back to the pooled search (hints.c).
  */
 #include <ctype.h>
 #include <errno.h>
@@ -65,8 +67,10 @@ static const float phone_cmn[NCEP] = {
 struct decoder {
 	struct decoder *next;
 	ps_decoder_t *ps;
+	const char *search;	/* the pooled search's name */
 	mfcc_t model_cmn[NCEP];	/* the model's -cmninit, for 16 kHz */
 	int used;
+	int hinted;		/* searching with a stream's phrases */
 };
 
 static struct engine_opts eo;
@@ -111,6 +115,26 @@ static int exists(const char *path)
 	return stat(path, &st) == 0;
 }
 
+/*
+ * The name of a new decoder's n-gram search (beside it, a phone loop
+ * search helps it look ahead); ps_get_search would say, but it leaks.
+ */
+static const char *ngram_search(ps_decoder_t *ps)
+{
+	ps_search_iter_t *it;
+	const char *name = NULL;
+	int n = 0;
+
+	/* to the end: an iterator left midway is not freed */
+	for (it = ps_search_iter(ps); it; it = ps_search_iter_next(it)) {
+		if (ps_get_lm(ps, ps_search_iter_val(it))) {
+			name = ps_search_iter_val(it);
+			n++;
+		}
+	}
+	return n == 1 ? name : NULL;
+}
+
 static struct decoder *decoder_new(void)
 {
 	char ps_pre[16], ps_post[16], ps_start[16], ps_thr[32], ps_lw[32];
@@ -147,6 +171,7 @@ static struct decoder *decoder_new(void)
 		return NULL;
 	}
 	cmn_live_get(ps_get_feat(d->ps)->cmn_struct, d->model_cmn);
+	d->search = ngram_search(d->ps);
 	return d;
 }
 
@@ -607,6 +632,10 @@ static void stream_begin(struct stream *s)
 		cmn_live_set(ps_get_feat(d->ps)->cmn_struct, cmn);
 	}
 	d->used = 1;
+	if (s->hints && hints_apply(d->ps, d->search, s->hints, s->id) == 0) {
+		d->hinted = 1;
+		metric_add(M_HINTED, 1);
+	}
 	ps_start_utt(d->ps);
 	s->utt_open = 1;
 	if (s->conf.rate != RATE) {
@@ -626,6 +655,10 @@ static void stream_done(struct stream *s, grpc_status_code code,
 	if (s->dec) {
 		if (s->utt_open)
 			ps_end_utt(s->dec->ps);
+		/* the next stream on this decoder must not be biased */
+		if (s->dec->hinted)
+			hints_undo(s->dec->ps, s->dec->search);
+		s->dec->hinted = 0;
 		pool_put(s->dec);
 		s->dec = NULL;
 	}

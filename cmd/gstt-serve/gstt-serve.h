@@ -18,6 +18,11 @@ typedef Google__Cloud__Speech__V1__RecognizeRequest SpUnaryReq;
 #define MAX_AUDIO_PER_MSG	25600	/* Google's limit per request */
 #define MAX_UNARY_SECONDS	60	/* Google's limit for Recognize */
 #define MSG_MAX			256	/* status messages */
+/* Google's limits on the phrases of speech_contexts, per request */
+#define MAX_PHRASES		5000
+#define MAX_PHRASE_CHARS	100
+#define MAX_PHRASES_CHARS	100000
+#define MAX_BOOST		20	/* more counts as this much */
 
 /* A recognition config that passed validation (request.c). */
 struct sconf {
@@ -26,6 +31,18 @@ struct sconf {
 	int interim, single, vad_events, word_times, word_conf;
 	int64_t start_timeout_us, end_timeout_us;	/* 0: none */
 	char lang[36];
+};
+
+/*
+ * The phrases of a config's speech_contexts, copied out of the request
+ * in one allocation (the texts follow the array).
+ */
+struct hints {
+	size_t n;
+	struct hint {
+		const char *text;	/* not empty */
+		float boost;		/* 0 to MAX_BOOST */
+	} v[];
 };
 
 enum { ENCODING_LINEAR16 = 1, ENCODING_MULAW = 3 };
@@ -43,6 +60,8 @@ grpc_status_code req_check_stream(const SpStreamReq *r, int first,
 				  struct sconf *out, char *msg, size_t msgsz);
 grpc_status_code req_check_unary(const SpUnaryReq *r, struct sconf *out,
 				 char *msg, size_t msgsz);
+/* The phrases of a checked config in *out (NULL: none); -1: no memory. */
+int req_hints(const SpConf *c, struct hints **out);
 /* Bytes of audio per second in the encoding and rate of c. */
 int req_bytes_per_second(const struct sconf *c);
 
@@ -114,6 +133,7 @@ struct stream {
 	/* shared, under mu */
 	pthread_mutex_t mu;
 	struct sconf conf;
+	struct hints *hints;		/* set with conf, read by workers */
 	uint8_t *in;			/* audio not yet decoded */
 	size_t inlen, incap;
 	int in_eof, abort;
@@ -161,6 +181,12 @@ int engine_idle(struct stream *s);
 /* Decoders: idle in the pool, in use by streams. */
 void engine_decoders(int *idle, int *busy);
 
+/* hints.c: a decoder's search biased towards phrases, and back. */
+struct ps_decoder_s;
+int hints_apply(struct ps_decoder_s *ps, const char *search,
+		const struct hints *h, uint64_t id);
+void hints_undo(struct ps_decoder_s *ps, const char *search);
+
 /* rpc.c */
 struct rpc_opts {
 	const char *listen;
@@ -172,7 +198,8 @@ int rpc_run(const struct rpc_opts *);
 /* metrics.c */
 enum metric {
 	M_STREAMS_TOTAL, M_UNARY_TOTAL, M_STREAMS_ACTIVE, M_AUDIO_US,
-	M_RESULTS_FINAL, M_RESULTS_INTERIM, M_EVENTS, M_REJECTED, M_COUNT
+	M_RESULTS_FINAL, M_RESULTS_INTERIM, M_EVENTS, M_REJECTED, M_HINTED,
+	M_COUNT
 };
 void metric_add(enum metric, int64_t n);
 void metric_status(grpc_status_code code);

@@ -77,6 +77,10 @@ static size_t render(char *buf, size_t sz)
 	OUT("# HELP gstt_speech_events_total Speech events sent.\n"
 	    "# TYPE gstt_speech_events_total counter\n"
 	    "gstt_speech_events_total %lld\n", (long long)c[M_EVENTS]);
+	OUT("# HELP gstt_phrase_calls_total Calls decoded with a language "
+	    "model biased towards their speech_contexts phrases.\n"
+	    "# TYPE gstt_phrase_calls_total counter\n"
+	    "gstt_phrase_calls_total %lld\n", (long long)c[M_HINTED]);
 	OUT("# HELP gstt_status_total Calls finished, by gRPC status.\n"
 	    "# TYPE gstt_status_total counter\n");
 	for (i = 0; i < NCODES; i++)

@@ -3,6 +3,7 @@
  * status codes Google gives.  No state: the fuzzer calls these directly.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -43,6 +44,55 @@ static grpc_status_code bad(char *msg, size_t msgsz, const char *what)
 {
 	snprintf(msg, msgsz, "Invalid recognition 'config': %s", what);
 	return GRPC_STATUS_INVALID_ARGUMENT;
+}
+
+/* Characters, not bytes, as Google counts them: UTF-8 lead bytes. */
+static size_t chars(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s; s++)
+		n += ((unsigned char)*s & 0xc0) != 0x80;
+	return n;
+}
+
+/* Google's limits on speech_contexts: phrases, and their lengths. */
+static grpc_status_code check_phrases(const SpConf *c, char *msg,
+				      size_t msgsz)
+{
+	char why[160];
+	size_t i, j, n = 0, total = 0;
+
+	for (i = 0; i < c->n_speech_contexts; i++) {
+		const Google__Cloud__Speech__V1__SpeechContext *sc;
+
+		sc = c->speech_contexts[i];
+		n += sc->n_phrases;
+		if (n > MAX_PHRASES) {
+			snprintf(why, sizeof why, "speech_contexts may hold "
+				 "at most %d phrases.", MAX_PHRASES);
+			return bad(msg, msgsz, why);
+		}
+		for (j = 0; j < sc->n_phrases; j++) {
+			size_t k = sc->phrases[j] ? chars(sc->phrases[j]) : 0;
+
+			if (k > MAX_PHRASE_CHARS) {
+				snprintf(why, sizeof why, "speech_contexts"
+					 "[%zu].phrases[%zu] is %zu characters"
+					 " long, the limit is %d.", i, j, k,
+					 MAX_PHRASE_CHARS);
+				return bad(msg, msgsz, why);
+			}
+			total += k;
+		}
+	}
+	if (total > MAX_PHRASES_CHARS) {
+		snprintf(why, sizeof why, "the phrases of speech_contexts "
+			 "hold %zu characters, the limit is %d.", total,
+			 MAX_PHRASES_CHARS);
+		return bad(msg, msgsz, why);
+	}
+	return GRPC_STATUS_OK;
 }
 
 grpc_status_code req_check_config(const SpConf *c, struct sconf *out,
@@ -95,6 +145,8 @@ grpc_status_code req_check_config(const SpConf *c, struct sconf *out,
 			 c->model);
 		return bad(msg, msgsz, why);
 	}
+	if (check_phrases(c, msg, msgsz) != GRPC_STATUS_OK)
+		return GRPC_STATUS_INVALID_ARGUMENT;
 	memset(out, 0, sizeof *out);
 	out->encoding = c->encoding;
 	out->rate = c->sample_rate_hertz;
@@ -218,6 +270,60 @@ void req_free(void *msg)
 {
 	if (msg)
 		protobuf_c_message_free_unpacked(msg, NULL);
+}
+
+/* Google ignores a negative boost; past 20 is not meant to help. */
+static float boost_of(float b)
+{
+	if (!(b > 0))
+		return 0;
+	return b > MAX_BOOST ? MAX_BOOST : b;
+}
+
+int req_hints(const SpConf *c, struct hints **out)
+{
+	struct hints *h;
+	size_t i, j, n = 0, len = 0;
+	char *p;
+
+	*out = NULL;
+	for (i = 0; i < c->n_speech_contexts; i++) {
+		const Google__Cloud__Speech__V1__SpeechContext *sc;
+
+		sc = c->speech_contexts[i];
+		for (j = 0; j < sc->n_phrases; j++) {
+			if (sc->phrases[j] && *sc->phrases[j]) {
+				n++;
+				len += strlen(sc->phrases[j]) + 1;
+			}
+		}
+	}
+	if (n == 0)
+		return 0;
+	h = malloc(sizeof *h + n * sizeof h->v[0] + len);
+	if (!h)
+		return -1;
+	h->n = 0;
+	p = (char *)&h->v[n];
+	for (i = 0; i < c->n_speech_contexts; i++) {
+		const Google__Cloud__Speech__V1__SpeechContext *sc;
+
+		sc = c->speech_contexts[i];
+		for (j = 0; j < sc->n_phrases; j++) {
+			size_t k;
+
+			if (!sc->phrases[j] || !*sc->phrases[j])
+				continue;
+			k = strlen(sc->phrases[j]) + 1;
+			memcpy(p, sc->phrases[j], k);
+			h->v[h->n].text = p;
+			h->v[h->n].boost = boost_of(sc->boost);
+			h->n++;
+			p += k;
+		}
+	}
+	*out = h;
+	return 0;
 }
 
 int req_bytes_per_second(const struct sconf *c)

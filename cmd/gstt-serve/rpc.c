@@ -105,6 +105,7 @@ static void stream_free(struct stream *s)
 	grpc_metadata_array_destroy(&s->md);
 	grpc_call_details_destroy(&s->details);
 	pthread_mutex_destroy(&s->mu);
+	free(s->hints);
 	free(s->in);
 	free(s);
 }
@@ -229,10 +230,14 @@ static void append_audio(struct stream *s, const uint8_t *p, size_t n)
 	s->rx_bytes += n;
 }
 
-/* Take a decoder slot for s, or refuse it. */
-static int admit(struct stream *s, const struct sconf *c)
+/*
+ * Take a decoder slot for s, or refuse it.  The phrases are copied here,
+ * not turned into a language model: that is a worker's job (decode.c).
+ */
+static int admit(struct stream *s, const struct sconf *c, const SpConf *rc)
 {
 	char msg[MSG_MAX];
+	struct hints *h;
 
 	if (nactive >= ro->max_streams) {
 		snprintf(msg, sizeof msg, "Too many concurrent streams: this "
@@ -241,11 +246,14 @@ static int admit(struct stream *s, const struct sconf *c)
 		fail(s, GRPC_STATUS_RESOURCE_EXHAUSTED, msg);
 		return -1;
 	}
+	if (req_hints(rc, &h) < 0)
+		die(1, "out of memory");
 	nactive++;
 	s->counted = 1;
 	s->configured = 1;
 	pthread_mutex_lock(&s->mu);
 	s->conf = *c;
+	s->hints = h;
 	s->released = 0;
 	pthread_mutex_unlock(&s->mu);
 	s->max_bytes = (int64_t)ro->max_stream_seconds *
@@ -265,7 +273,7 @@ static void on_unary(struct stream *s, const uint8_t *p, size_t n)
 	code = req_check_unary(r, &c, msg, sizeof msg);
 	if (code != GRPC_STATUS_OK) {
 		fail(s, code, msg);
-	} else if (admit(s, &c) == 0) {
+	} else if (admit(s, &c, r->config) == 0) {
 		append_audio(s, r->audio->content.data, r->audio->content.len);
 		close_input(s, GRPC_STATUS_OK, "");
 	}
@@ -286,7 +294,7 @@ static void on_streaming(struct stream *s, const uint8_t *p, size_t n)
 	if (code != GRPC_STATUS_OK) {
 		fail(s, code, msg);
 	} else if (!s->configured) {
-		if (admit(s, &c) == 0)
+		if (admit(s, &c, r->streaming_config->config) == 0)
 			engine_schedule(s);	/* fetches a decoder */
 	} else if (!s->input_closed &&
 		   (int)r->streaming_request_case == REQ_AUDIO) {
