@@ -76,6 +76,23 @@ test_expect_success 'after a stream with phrases, the decoder is unbiased' '
 	stop
 '
 
+test_expect_success 'unary Recognize takes the hints too' '
+	serve &&
+	timeout 60 tl-gsttc --unary --addr 127.0.0.1:$PORT three.ul >out &&
+	tail -n 1 out | grep -qx "status OK " &&
+	head -n 1 out | jq -r ".results[].alternatives[0].transcript" \
+		>plain.txt &&
+	test $(words_found "$WORDS" plain.txt) = 0 &&
+	timeout 60 tl-gsttc --unary --addr 127.0.0.1:$PORT --phrase Zantac \
+		--phrase PISCATAWAY, --phrase Hackensack! --phrase timbuktu \
+		three.ul >out &&
+	tail -n 1 out | grep -qx "status OK " &&
+	head -n 1 out | jq -r ".results[].alternatives[0].transcript" \
+		>hinted.txt &&
+	test $(words_found "$WORDS" hinted.txt) = 4 &&
+	stop
+'
+
 test_expect_success 'an unrelated hint leaves other speech alone' '
 	serve &&
 	finals three.ul >plain.txt &&

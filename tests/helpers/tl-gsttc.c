@@ -35,7 +35,8 @@ static const char usage[] =
 "                [--chunk-bytes N] [--realtime] [--stall SECONDS]\n"
 "                [--no-config] [--config-twice] [--garbage] [--unary]\n"
 "                [--deadline SECONDS] [--method PATH]\n"
-"                [--start-timeout SECONDS] [--end-timeout SECONDS] FILE\n";
+"                [--start-timeout SECONDS] [--end-timeout SECONDS]\n"
+"                [--phrase TEXT]... FILE\n";
 
 /* --- writing protobuf ------------------------------------------------ */
 
@@ -320,6 +321,8 @@ static struct {
 	int word_conf, chunk_ms, chunk_bytes, realtime, no_config;
 	int config_twice, garbage, unary;
 	double stall, deadline, start_timeout, end_timeout;
+	const char *phrases[16];	/* one speech_contexts entry */
+	int nphrases;
 } o = {
 	.addr = "127.0.0.1:50051", .lang = "en-US", .encoding = 3,
 	.rate = 8000, .chunk_ms = 100, .deadline = 120,
@@ -330,6 +333,15 @@ static void recognition_config(struct pb *c)
 	pb_uint(c, 1, (uint64_t)o.encoding);
 	pb_uint(c, 2, (uint64_t)o.rate);
 	pb_str(c, 3, o.lang);
+	if (o.nphrases > 0) {
+		struct pb sc = { 0 };
+		int i;
+
+		for (i = 0; i < o.nphrases; i++)
+			pb_str(&sc, 1, o.phrases[i]);
+		pb_bytes(c, 6, sc.p, sc.n);
+		free(sc.p);
+	}
 	pb_uint(c, 7, (uint64_t)o.channels);
 	pb_uint(c, 8, (uint64_t)o.words);
 	pb_str(c, 13, o.model);
@@ -637,6 +649,7 @@ int main(int argc, char **argv)
 		{"method", required_argument, NULL, 'M'},
 		{"start-timeout", required_argument, NULL, 'T'},
 		{"end-timeout", required_argument, NULL, 'U'},
+		{"phrase", required_argument, NULL, 'P'},
 		{NULL, 0, NULL, 0},
 	};
 	uint8_t *audio;
@@ -668,6 +681,13 @@ int main(int argc, char **argv)
 		case 'M': o.method = optarg; break;
 		case 'T': o.start_timeout = strtod(optarg, NULL); break;
 		case 'U': o.end_timeout = strtod(optarg, NULL); break;
+		case 'P':
+			if (o.nphrases == 16) {
+				fputs("tl-gsttc: at most 16 --phrase\n", stderr);
+				return 2;
+			}
+			o.phrases[o.nphrases++] = optarg;
+			break;
 		default:
 			fputs(usage, stderr);
 			return 2;
