@@ -1409,23 +1409,16 @@ static void set_public_url(const char *u)
 
 static void load_template(const char *path)
 {
-	FILE *f = fopen(path, "rb");
 	size_t n;
 
-	if (!f)
+	if (!(opt_template = cli_read_file(path, MAX_BODY, &n))) {
+		if (errno == EFBIG)
+			die(1, "cannot use '%s': larger than %d bytes", path,
+			    MAX_BODY);
 		die(1, "cannot open '%s': %s", path, strerror(errno));
-	if (!(opt_template = malloc(MAX_BODY + 1)))
-		die(1, "out of memory");
-	n = fread(opt_template, 1, MAX_BODY + 1, f);
-	if (ferror(f))
-		die(1, "cannot read '%s': %s", path, strerror(errno));
-	fclose(f);
-	if (n > MAX_BODY)
-		die(1, "cannot use '%s': larger than %d bytes", path,
-		    MAX_BODY);
+	}
 	if (memchr(opt_template, '\0', n))
 		die(1, "cannot use '%s': not text", path);
-	opt_template[n] = '\0';
 	if (!strstr(opt_template, "{{stream"))
 		log_warn("'%s' has neither {{stream}} nor {{stream_url}}: "
 			 "calls will not be streamed", path);

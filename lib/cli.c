@@ -49,6 +49,43 @@ int cli_is_e164(const char *s)
 	return s[1 + n] == '\0' && n >= 7 && n <= 15;
 }
 
+char *cli_read_file(const char *path, size_t max, size_t *len)
+{
+	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+	char *buf = NULL, *nb;
+	size_t cap = 0, n = 0, r;
+	int err = 0;
+
+	if (!f)
+		return NULL;
+	do {
+		if (n == cap) {
+			cap = cap ? 2 * cap : 4096;
+			if (!(nb = realloc(buf, cap + 1))) {
+				err = ENOMEM;
+				break;
+			}
+			buf = nb;
+		}
+		r = fread(buf + n, 1, cap - n, f);
+		n += r;
+		if (n > max)
+			err = EFBIG;
+	} while (r > 0 && !err);
+	if (!err && ferror(f))
+		err = errno ? errno : EIO;
+	if (f != stdin)
+		fclose(f);
+	if (err) {
+		free(buf);
+		errno = err;
+		return NULL;
+	}
+	buf[n] = '\0';
+	*len = n;
+	return buf;
+}
+
 int hex_value(int c)
 {
 	if (c >= '0' && c <= '9')

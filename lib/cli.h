@@ -41,6 +41,13 @@ int cli_is_e164(const char *s);
 /* The value of a hexadecimal digit, or -1. */
 int hex_value(int c);
 
+/*
+ * The whole of a file ("-": stdin), NUL-terminated, its length in *len.
+ * NULL with errno set when it cannot be read, or EFBIG when it holds more
+ * than max bytes.  The caller frees it.
+ */
+char *cli_read_file(const char *path, size_t max, size_t *len);
+
 /* Write all of buf to fd, retrying on EINTR and short writes. */
 int write_all(int fd, const void *buf, size_t len);
 

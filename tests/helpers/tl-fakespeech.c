@@ -50,6 +50,7 @@
 
 #include "google/cloud/speech/v1/cloud_speech.pb-c.h"
 
+#include "cli.h"
 #include "clock.h"
 #include "grpcpb.h"
 
@@ -433,19 +434,12 @@ static const char *md_get(struct fcall *c, const char *key)
 /* A whole PEM file, or exit. */
 static char *slurp(const char *path)
 {
-	FILE *f = fopen(path, "rb");
-	char *buf;
 	size_t n;
+	char *buf = cli_read_file(path, 65536, &n);
 
-	if (!f || !(buf = calloc(1, 65536))) {
-		fprintf(stderr, "tl-fakespeech: cannot read '%s'\n", path);
-		exit(1);
-	}
-	n = fread(buf, 1, 65535, f);
-	fclose(f);
-	if (n == 0 || n == 65535) {
-		fprintf(stderr, "tl-fakespeech: '%s': empty or too big\n",
-			path);
+	if (!buf || n == 0) {
+		fprintf(stderr, "tl-fakespeech: cannot read '%s': %s\n", path,
+			buf ? "empty" : strerror(errno));
 		exit(1);
 	}
 	return buf;

@@ -25,6 +25,7 @@
 #include <grpc/support/time.h>
 #include <jansson.h>
 
+#include "cli.h"
 #include "clock.h"
 #include "grpcpb.h"
 
@@ -398,29 +399,14 @@ static struct pb unary_request(const uint8_t *audio, size_t n)
 
 static uint8_t *read_file(const char *path, size_t *len)
 {
-	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-	uint8_t *buf = NULL;
-	size_t cap = 0, n = 0, r;
+	char *buf = cli_read_file(path, SIZE_MAX - 1, len);
 
-	if (!f) {
-		fprintf(stderr, "tl-gsttc: cannot open '%s': %s\n", path,
+	if (!buf) {
+		fprintf(stderr, "tl-gsttc: cannot read '%s': %s\n", path,
 			strerror(errno));
 		exit(1);
 	}
-	do {
-		if (n == cap) {
-			cap = cap ? 2 * cap : 65536;
-			buf = realloc(buf, cap);
-			if (!buf)
-				exit(1);
-		}
-		r = fread(buf + n, 1, cap - n, f);
-		n += r;
-	} while (r > 0);
-	if (f != stdin)
-		fclose(f);
-	*len = n;
-	return buf;
+	return (uint8_t *)buf;
 }
 
 enum { T_START, T_STATUS, T_RECV, T_SEND, T_CLOSE };

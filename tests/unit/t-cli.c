@@ -524,6 +524,36 @@ static void mono(void **state)
 	assert_true(b <= c);
 }
 
+static void read_file(void **state)
+{
+	char path[] = "/tmp/t-cli-XXXXXX";
+	size_t n = 99;
+	char *s;
+	int fd;
+
+	(void)state;
+	assert_true((fd = mkstemp(path)) >= 0);
+	s = cli_read_file(path, 10, &n);
+	assert_non_null(s);
+	assert_int_equal(n, 0);
+	assert_string_equal(s, "");
+	free(s);
+	assert_int_equal(write(fd, "0123456789", 10), 10);
+	s = cli_read_file(path, 10, &n);
+	assert_non_null(s);
+	assert_int_equal(n, 10);
+	assert_string_equal(s, "0123456789");
+	free(s);
+	assert_int_equal(write(fd, "x", 1), 1);
+	errno = 0;
+	assert_null(cli_read_file(path, 10, &n));
+	assert_int_equal(errno, EFBIG);
+	close(fd);
+	unlink(path);
+	assert_null(cli_read_file(path, 10, &n));
+	assert_int_equal(errno, ENOENT);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -543,6 +573,7 @@ int main(void)
 		cmocka_unit_test(rfc3339),
 		cmocka_unit_test(rfc3339_now_format),
 		cmocka_unit_test(mono),
+		cmocka_unit_test(read_file),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
